@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// C libraries come from Debian (see Makefile `deps`): zlib (gzip writing and fallback), ISA-L
+// (fast inflate), SQLite and OpenSSL's libcrypto (SHA-256 of ingested files). System-library
+// targets cost nothing to build; the only Swift dependency is swift-argument-parser.
+let package = Package(
+    name: "sellocli",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sellocli", targets: ["sellocli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CISAL", path: "Sources/CISAL"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .target(
+            name: "Transforms",
+            dependencies: ["CZlib", "CISAL", "CCrypto"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "Storage",
+            dependencies: ["Transforms", "CSQLite"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "sellocli",
+            dependencies: [
+                "Transforms", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TransformsTests", dependencies: ["Transforms"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Transforms"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

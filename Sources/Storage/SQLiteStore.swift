@@ -1,0 +1,296 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSQLite
+import Transforms
+
+/// The embedded default store: one SQLite file in WAL mode.
+///
+/// Public interface (what users' SQL and dashboards read): the views `stats_minute`,
+/// `stats_hour`, `stats_day` (bucket, event_type, dimension, key, events, value_cents) and the
+/// table `files` (the ledger). Everything else (`stat_*` with integer-coded keys, `keys`,
+/// `view_state*`, `meta`) is internal and may change between versions through migrations.
+public final class SQLiteStore: IngestStore {
+    public let db: Database
+    public let tiers: [Tier]
+    private var upserts: [Statement] = []
+    private var zeroDeletes: [Statement] = []
+    private var pairGet: Statement!
+    private var pairPut: Statement!
+    private var overflowGet: Statement!
+    private var overflowPut: Statement!
+    private var overflowRows: Int64 = 0
+
+    /// Opens (creating and migrating when needed) the store at `path`.
+    public init(path: String, tiers: [Tier] = Tier.defaults, readOnly: Bool = false) throws {
+        self.tiers = tiers
+        if readOnly {
+            var st = stat()
+            if stat(path, &st) != 0 { throw StorageError.cannotOpen(path: path, message: "no such file (run `sellocli ingest` first)") }
+        }
+        db = try Database(path: path, readOnly: readOnly)
+        if readOnly {
+            try db.execute("PRAGMA query_only = 1")
+            let has = try db.scalarInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_migrations'") ?? 0
+            if has == 0 { throw StorageError.cannotOpen(path: path, message: "not a sellocli store") }
+            return
+        }
+        try db.execute("PRAGMA journal_mode = WAL")
+        try db.execute("PRAGMA synchronous = NORMAL")
+        try db.execute("PRAGMA cache_size = -131072")  // 128 MiB: upserts stay in memory
+        try db.execute("PRAGMA temp_store = MEMORY")
+        try SQLiteStore.migrator.migrate(db)
+        for (i, t) in tiers.enumerated() {
+            guard t.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !t.name.isEmpty else {
+                throw StorageError.schema("tier name \(t.name) must be letters, digits and _")
+            }
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS stat_\(t.name) (
+                    bucket INTEGER NOT NULL, event_type INTEGER NOT NULL, dim INTEGER NOT NULL, key INTEGER NOT NULL,
+                    events INTEGER NOT NULL, value_cents INTEGER NOT NULL,
+                    PRIMARY KEY (bucket, event_type, dim, key)) WITHOUT ROWID;
+                CREATE VIEW IF NOT EXISTS stats_\(t.name) AS
+                    SELECT s.bucket AS bucket, e.name AS event_type, d.name AS dimension,
+                           CASE WHEN s.dim = 0 THEN CAST(s.key AS TEXT) ELSE k.text END AS key,
+                           s.events AS events, s.value_cents AS value_cents
+                    FROM stat_\(t.name) s
+                    JOIN event_types e ON e.id = s.event_type
+                    JOIN dimensions d ON d.id = s.dim
+                    LEFT JOIN keys k ON s.dim <> 0 AND k.id = s.key;
+                INSERT INTO tiers(id, name, width) VALUES (\(i), '\(t.name)', \(t.width))
+                    ON CONFLICT(name) DO NOTHING;
+                """)
+            let width = try db.scalarInt("SELECT width FROM tiers WHERE name = ?", [.text(t.name)])
+            if width != t.width {
+                throw StorageError.schema("tier \(t.name) has width \(width ?? 0) s in the store, not \(t.width) s")
+            }
+            upserts.append(try db.prepare("""
+                INSERT INTO stat_\(t.name)(bucket, event_type, dim, key, events, value_cents) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(bucket, event_type, dim, key) DO UPDATE SET
+                    events = events + excluded.events, value_cents = value_cents + excluded.value_cents
+                """))
+            zeroDeletes.append(try db.prepare(
+                "DELETE FROM stat_\(t.name) WHERE bucket = ? AND event_type = ? AND dim = ? AND key = ? AND events = 0"))
+        }
+        pairGet = try db.prepare("SELECT session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state WHERE pair = ?")
+        pairPut = try db.prepare("INSERT OR REPLACE INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        overflowGet = try db.prepare("SELECT t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_overflow WHERE session = ? AND product_id = ?")
+        overflowPut = try db.prepare("INSERT OR REPLACE INTO view_state_overflow(session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?)")
+        overflowRows = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
+    }
+
+    static var migrator: Migrator {
+        var m = Migrator()
+        m.register("0001_core", """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+            CREATE TABLE keys (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+            CREATE TABLE event_types (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+            INSERT INTO event_types VALUES (0, 'view'), (1, 'cart'), (2, 'remove_from_cart'), (3, 'purchase');
+            CREATE TABLE dimensions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+            INSERT INTO dimensions VALUES (0, 'product_id'), (1, 'brand'), (2, 'category_l1'), (3, 'category_l2'), (4, 'category_l3');
+            CREATE TABLE tiers (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, width INTEGER NOT NULL);
+            CREATE TABLE view_state (
+                pair INTEGER PRIMARY KEY, session BLOB NOT NULL, product_id INTEGER NOT NULL,
+                t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
+                brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL);
+            CREATE TABLE view_state_overflow (
+                session BLOB NOT NULL, product_id INTEGER NOT NULL,
+                t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
+                brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL,
+                PRIMARY KEY (session, product_id)) WITHOUT ROWID;
+            CREATE TABLE files (
+                sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                rows_read INTEGER NOT NULL, rows_accepted INTEGER NOT NULL, rows_rejected INTEGER NOT NULL,
+                rejected_by_reason TEXT NOT NULL, min_event_time INTEGER, max_event_time INTEGER,
+                ingested_at INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX files_by_path ON files(path, size, mtime);
+            """)
+        return m
+    }
+
+    // MARK: IngestStore
+
+    public func loadKeys() throws -> [[UInt8]] {
+        let st = try db.prepare("SELECT id, text FROM keys ORDER BY id")
+        var out: [[UInt8]] = []
+        while try st.step() {
+            guard st.int(0) == Int64(out.count) else { throw StorageError.schema("key dictionary has a gap at id \(out.count)") }
+            out.append(st.bytes(1))
+        }
+        return out
+    }
+
+    public func watermark() throws -> Int64? {
+        try db.scalarInt("SELECT value FROM meta WHERE key = 'watermark'")
+    }
+
+    public func setWatermark(_ t: Int64) throws {
+        try setMeta("watermark", t)
+    }
+
+    public func meta(_ key: String) throws -> Int64? {
+        try db.scalarInt("SELECT value FROM meta WHERE key = ?", [.text(key)])
+    }
+
+    public func setMeta(_ key: String, _ v: Int64) throws {
+        let st = try db.prepare("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try st.bind([.text(key), .int(v)])
+        try st.run()
+    }
+
+    public func ledgerEntry(sha256: String) throws -> LedgerEntry? {
+        try ledger(where: "sha256 = ?", [.text(sha256)]).first
+    }
+
+    public func ledgerEntry(path: String, size: Int64, mtime: Int64) throws -> LedgerEntry? {
+        try ledger(where: "path = ? AND size = ? AND mtime = ?", [.text(path), .int(size), .int(mtime)]).first
+    }
+
+    /// Ledger rows, oldest first.
+    public func ledger(where clause: String = "1", _ args: [SQLValue] = []) throws -> [LedgerEntry] {
+        let st = try db.prepare("""
+            SELECT sha256, path, size, mtime, rows_read, rows_accepted, rejected_by_reason, min_event_time, max_event_time, ingested_at
+            FROM files WHERE \(clause) ORDER BY ingested_at, path
+            """)
+        try st.bind(args)
+        var out: [LedgerEntry] = []
+        while try st.step() {
+            out.append(LedgerEntry(
+                sha256: st.text(0) ?? "", path: st.text(1) ?? "", size: st.int(2), mtime: st.int(3), rowsRead: st.int(4),
+                rowsAccepted: st.int(5), rejected: SQLiteStore.decodeReasons(st.text(6) ?? ""),
+                minTime: st.isNull(7) ? nil : st.int(7), maxTime: st.isNull(8) ? nil : st.int(8), ingestedAt: st.int(9)))
+        }
+        return out
+    }
+
+    static func encodeReasons(_ r: [Int64]) -> String {
+        var parts: [String] = []
+        for reason in RejectReason.allCases where r[reason.rawValue] > 0 { parts.append("\"\(reason.code)\":\(r[reason.rawValue])") }
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+
+    static func decodeReasons(_ s: String) -> [Int64] {
+        var out = [Int64](repeating: 0, count: RejectReason.allCases.count)
+        // The text is {"code":n,...} as written by encodeReasons.
+        for part in s.dropFirst().dropLast().split(separator: ",") {
+            let kv = part.split(separator: ":")
+            guard kv.count == 2 else { continue }
+            let code = kv[0].filter { $0 != "\"" }
+            if let r = RejectReason.allCases.first(where: { $0.code == code }) { out[r.rawValue] = Int64(kv[1]) ?? 0 }
+        }
+        return out
+    }
+
+    public func begin() throws { try db.execute("BEGIN IMMEDIATE") }
+    public func commit() throws { try db.execute("COMMIT") }
+    public func rollback() { if !db.isAutocommit { try? db.execute("ROLLBACK") } }
+
+    // Location codes for PairLookup.
+    private static let locNewMain = 0, locMain = 1, locOverflow = 2, locNewOverflow = 3
+
+    public func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup {
+        pairGet.bind(1, hash)
+        defer { pairGet.reset() }
+        if try pairGet.step() {
+            if pairGet.int(1) == productId && pairGet.blobEquals(0, session) {
+                return PairLookup(view: CountedView(time: pairGet.int(2), priceCents: pairGet.int(3), brand: Int32(pairGet.int(4)),
+                                                    l1: Int32(pairGet.int(5)), l2: Int32(pairGet.int(6)), l3: Int32(pairGet.int(7)),
+                                                    lastSeen: pairGet.int(8)), location: SQLiteStore.locMain)
+            }
+            // A 64-bit hash collision: this pair lives in the overflow table.
+            return try lookupOverflow(session, productId, missing: SQLiteStore.locNewOverflow)
+        }
+        if overflowRows > 0 {
+            let r = try lookupOverflow(session, productId, missing: SQLiteStore.locNewMain)
+            if r.view != nil { return r }
+        }
+        return PairLookup(view: nil, location: SQLiteStore.locNewMain)
+    }
+
+    private func lookupOverflow(_ session: UnsafeBufferPointer<UInt8>, _ productId: Int64, missing: Int) throws -> PairLookup {
+        overflowGet.bindBlobNoCopy(1, session)
+        overflowGet.bind(2, productId)
+        defer { overflowGet.reset() }
+        if try overflowGet.step() {
+            return PairLookup(view: CountedView(time: overflowGet.int(0), priceCents: overflowGet.int(1), brand: Int32(overflowGet.int(2)),
+                                                l1: Int32(overflowGet.int(3)), l2: Int32(overflowGet.int(4)), l3: Int32(overflowGet.int(5)),
+                                                lastSeen: overflowGet.int(6)), location: SQLiteStore.locOverflow)
+        }
+        return PairLookup(view: nil, location: missing)
+    }
+
+    public func savePair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64, view v: CountedView, lookup: PairLookup) throws {
+        if lookup.location == SQLiteStore.locOverflow || lookup.location == SQLiteStore.locNewOverflow {
+            let s = overflowPut!
+            s.bindBlobNoCopy(1, session); s.bind(2, productId); s.bind(3, v.time); s.bind(4, v.priceCents)
+            s.bind(5, Int64(v.brand)); s.bind(6, Int64(v.l1)); s.bind(7, Int64(v.l2)); s.bind(8, Int64(v.l3)); s.bind(9, v.lastSeen)
+            try s.run()
+            if lookup.location == SQLiteStore.locNewOverflow { overflowRows += 1 }
+            return
+        }
+        let s = pairPut!
+        s.bind(1, hash); s.bindBlobNoCopy(2, session); s.bind(3, productId); s.bind(4, v.time); s.bind(5, v.priceCents)
+        s.bind(6, Int64(v.brand)); s.bind(7, Int64(v.l1)); s.bind(8, Int64(v.l2)); s.bind(9, Int64(v.l3)); s.bind(10, v.lastSeen)
+        try s.run()
+    }
+
+    public func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int {
+        let up = upserts[tier]
+        let del = zeroDeletes[tier]
+        var negatives: [Int] = []
+        for (i, d) in deltas.enumerated() {
+            up.bind(1, d.bucket); up.bind(2, Int64(d.eventType)); up.bind(3, Int64(d.dimension)); up.bind(4, d.key)
+            up.bind(5, d.events); up.bind(6, d.valueCents)
+            try up.run()
+            if d.events < 0 { negatives.append(i) }
+        }
+        // Corrections can take a row to zero events: such rows are deleted, not kept as zero.
+        for i in negatives {
+            let d = deltas[i]
+            del.bind(1, d.bucket); del.bind(2, Int64(d.eventType)); del.bind(3, Int64(d.dimension)); del.bind(4, d.key)
+            try del.run()
+        }
+        return deltas.count
+    }
+
+    public func appendKeys(firstId: Int, keys: [UnsafeBufferPointer<UInt8>]) throws {
+        let st = try db.prepare("INSERT INTO keys(id, text) VALUES (?, ?)")
+        for (i, k) in keys.enumerated() {
+            st.bind(1, Int64(firstId + i))
+            st.bindTextNoCopy(2, k)
+            try st.run()
+        }
+    }
+
+    public func recordFile(_ e: LedgerEntry) throws {
+        let st = try db.prepare("""
+            INSERT INTO files(sha256, path, size, mtime, rows_read, rows_accepted, rows_rejected, rejected_by_reason,
+                              min_event_time, max_event_time, ingested_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try st.bind([.text(e.sha256), .text(e.path), .int(e.size), .int(e.mtime), .int(e.rowsRead), .int(e.rowsAccepted),
+                     .int(e.rowsRejected), .text(SQLiteStore.encodeReasons(e.rejected)),
+                     e.minTime.map { .int($0) } ?? .null, e.maxTime.map { .int($0) } ?? .null, .int(e.ingestedAt)])
+        try st.run()
+    }
+
+    public func prunePairs(lastSeenBefore cutoff: Int64) throws -> Int {
+        let st = try db.prepare("DELETE FROM view_state WHERE last_seen < ?")
+        try st.bind([.int(cutoff)])
+        try st.run()
+        var n = db.changes
+        if overflowRows > 0 {
+            let o = try db.prepare("DELETE FROM view_state_overflow WHERE last_seen < ?")
+            try o.bind([.int(cutoff)])
+            try o.run()
+            n += db.changes
+            overflowRows = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
+        }
+        try setMeta("last_prune_cutoff", cutoff)
+        return n
+    }
+
+    public func lastPruneCutoff() throws -> Int64? { try meta("last_prune_cutoff") }
+}

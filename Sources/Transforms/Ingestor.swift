@@ -1,0 +1,452 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings of one ingest run.
+public struct IngestOptions: Sendable {
+    public var format: InputFormat = .auto
+    /// How far behind the watermark view-dedupe state is kept, in seconds.
+    public var dedupeHorizon: Int64 = 86400
+    /// A file whose rejected share exceeds this fails as a whole (judged from `minRowsForRejectRate` rows).
+    public var maxRejectRate: Double = 0.05
+    public var minRowsForRejectRate: Int64 = 100
+    public var tiers: [Tier] = Tier.defaults
+    /// Everything but the store write: the transaction is rolled back and stats are only counted.
+    public var dryRun = false
+    /// Entries summed in memory before a write to the store.
+    public var statsBatch = 1 << 20
+    /// (session, product) pairs held in memory before they are resolved against the store.
+    public var pairBatch = 1 << 19
+    public init() {}
+}
+
+/// What happened to one input.
+public struct FileReport: Sendable {
+    public enum Status: String, Sendable { case ingested, skipped, failed, empty }
+    public var path: String
+    public var status: Status = .failed
+    public var sha256 = ""
+    public var bytes: Int64 = 0
+    public var format: InputFormat = .auto
+    public var rowsRead: Int64 = 0
+    public var rowsAccepted: Int64 = 0
+    public var rejected = [Int64](repeating: 0, count: RejectReason.allCases.count)
+    public var viewsDeduped: Int64 = 0
+    public var corrections: Int64 = 0
+    public var lateViews: Int64 = 0
+    public var statRowsChanged: Int64 = 0
+    public var pairsPruned: Int64 = 0
+    public var minTime: Int64?
+    public var maxTime: Int64?
+    /// For `skipped`: the ledger entry whose content is the same.
+    public var duplicateOf: String?
+    public var error: String?
+    public var seconds: Double = 0
+    public var rowsRejected: Int64 { rejected.reduce(0, +) }
+    public init(path: String) { self.path = path }
+}
+
+/// Receives rejected rows. Contract: rows between `beginFile` and `commitFile` become durable
+/// only at `commitFile`; `undoCommit` removes the last committed file's rows (when the store's
+/// commit failed after them); `abortFile` discards them.
+public protocol RejectSink: AnyObject {
+    func beginFile(_ name: String) throws
+    func reject(line: Int64, reason: RejectReason, raw: UnsafeBufferPointer<UInt8>) throws
+    func commitFile() throws
+    func undoCommit()
+    func abortFile()
+}
+
+/// Progress of the current file, for a progress bar.
+public struct IngestProgress: Sendable {
+    public var path: String
+    public var rawBytesRead: Int64
+    public var totalBytes: Int64?
+    public var rows: Int64
+}
+
+/// The retail pipeline: read, reject, clean, dedupe views, aggregate, and apply one file at a
+/// time to an `IngestStore`, each file in one transaction.
+///
+/// Contract: `ingest(path:)` never throws for a bad file (its report says failed and why, and
+/// nothing of it is stored); it throws only when the store itself fails.
+public final class Ingestor {
+    public let options: IngestOptions
+    private let store: IngestStore
+    private let rejects: RejectSink?
+    private let keys: Interner
+    /// Category code (or `\u{1}` + category id) -> index into `levels`.
+    private var categoryCache = Interner()
+    private var levels: [(Int32, Int32, Int32)] = []
+    private let stats: StatsAccumulator
+    private let pending: PendingViews
+    private let tierWidths: [Int64]
+    private var pidText = [UInt8](repeating: 0, count: 24)
+    private var scratch = [UInt8]()
+    public var progress: ((IngestProgress) -> Void)?
+    public var progressEvery: Int64 = 1 << 16
+
+    public init(store: IngestStore, options: IngestOptions, rejects: RejectSink?) throws {
+        self.store = store
+        self.options = options
+        self.rejects = rejects
+        guard options.tiers.count < 256 else { throw TransformsError.invalidArgument("at most 255 tiers") }
+        tierWidths = options.tiers.map(\.width)
+        stats = StatsAccumulator(limit: options.statsBatch)
+        pending = PendingViews(limit: options.pairBatch)
+        let loaded = try store.loadKeys()
+        keys = Interner(capacity: max(4096, loaded.count * 2))
+        for k in loaded { _ = k.withUnsafeBufferPointer { keys.intern($0.baseAddress, $0.count) } }
+        lastPruneCutoff = try store.lastPruneCutoff()
+    }
+
+    /// The text of a dictionary id.
+    public func keyText(_ id: Int32) -> String { keys.string(id) }
+
+    // MARK: one file
+
+    public func ingest(path: String) throws -> FileReport {
+        let started = monotonicSeconds()
+        do {
+            let source = try ByteSource(path: path)
+            var total: Int64?
+            var mtime: Int64 = 0
+            if path != "-" {
+                var st = stat()
+                if stat(path, &st) == 0 {
+                    total = Int64(st.st_size)
+                    mtime = Int64(st.st_mtim.tv_sec)
+                    // Same path, size and mtime as a ledger entry: confirm by content hash alone.
+                    if let prior = try store.ledgerEntry(path: path, size: Int64(st.st_size), mtime: mtime) {
+                        try source.drainRaw()
+                        let sha = source.sha256Hex()
+                        if sha == prior.sha256 {
+                            var report = FileReport(path: path)
+                            report.status = .skipped
+                            report.sha256 = sha
+                            report.bytes = source.bytesRead
+                            report.duplicateOf = prior.path
+                            report.seconds = monotonicSeconds() - started
+                            return report
+                        }
+                        // Changed in place with the same size and mtime: read it again from the start.
+                        return try ingestFresh(path: path, source: ByteSource(path: path), total: total, mtime: mtime, started: started)
+                    }
+                }
+            }
+            return try ingestFresh(path: path, source: source, total: total, mtime: mtime, started: started)
+        } catch let e as TransformsError {
+            var report = FileReport(path: path)
+            report.error = e.description
+            report.seconds = monotonicSeconds() - started
+            return report
+        }
+    }
+
+    private func ingestFresh(path: String, source: ByteSource, total: Int64?, mtime: Int64, started: Double) throws -> FileReport {
+        var r = FileReport(path: path)
+        let keyMark = keys.count
+        var inTransaction = false
+        var rejectsOpen = false
+        do {
+            let reader = try RecordReader(source: source, format: options.format)
+            r.format = reader.format
+            let watermark = try store.watermark()
+            let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
+            try store.begin()
+            inTransaction = true
+            try rejects?.beginFile(path)
+            rejectsOpen = rejects != nil
+            try readRows(reader, &r, lateCutoff: lateCutoff, total: total)
+            try resolvePending(&r, lateCutoff: lateCutoff)
+            try flushStats(&r)
+            try source.drainRaw()
+            r.sha256 = source.sha256Hex()
+            r.bytes = source.bytesRead
+            if r.rowsRead == 0 && reader.header.isEmpty && source.bytesRead <= 3 {
+                r.status = .empty
+            }
+            if r.rowsRead >= options.minRowsForRejectRate && Double(r.rowsRejected) > options.maxRejectRate * Double(r.rowsRead) {
+                throw TransformsError.tooManyRejects(file: path, rejected: r.rowsRejected, read: r.rowsRead, maxRate: options.maxRejectRate)
+            }
+            if let prior = try store.ledgerEntry(sha256: r.sha256) {
+                // Same content already ingested (maybe under another name): nothing counts twice.
+                store.rollback(); inTransaction = false
+                rejects?.abortFile(); rejectsOpen = false
+                keys.truncate(to: keyMark); resetCategoryCache()
+                var skipped = FileReport(path: path)
+                skipped.status = .skipped
+                skipped.sha256 = r.sha256
+                skipped.bytes = r.bytes
+                skipped.format = r.format
+                skipped.duplicateOf = prior.path
+                skipped.seconds = monotonicSeconds() - started
+                return skipped
+            }
+            if r.status == .empty {
+                store.rollback(); inTransaction = false
+                rejects?.abortFile(); rejectsOpen = false
+                r.seconds = monotonicSeconds() - started
+                return r
+            }
+            if options.dryRun {
+                store.rollback(); inTransaction = false
+                rejects?.abortFile(); rejectsOpen = false
+                keys.truncate(to: keyMark); resetCategoryCache()
+                r.status = .ingested
+                r.seconds = monotonicSeconds() - started
+                return r
+            }
+            if keys.count > keyMark {
+                try store.appendKeys(firstId: keyMark, keys: (keyMark..<keys.count).map { keys.bytes(Int32($0)) })
+            }
+            if let maxT = r.maxTime {
+                let newWatermark = max(watermark ?? maxT, maxT)
+                if newWatermark != watermark { try store.setWatermark(newWatermark) }
+                r.pairsPruned = Int64(try pruneIfDue(watermark: newWatermark))
+            }
+            try store.recordFile(LedgerEntry(
+                sha256: r.sha256, path: path, size: r.bytes, mtime: mtime, rowsRead: r.rowsRead, rowsAccepted: r.rowsAccepted,
+                rejected: r.rejected, minTime: r.minTime, maxTime: r.maxTime, ingestedAt: Int64(time(nil))))
+            if rejectsOpen { try rejects?.commitFile(); rejectsOpen = false }
+            do {
+                try store.commit()
+            } catch {
+                rejects?.undoCommit()
+                throw error
+            }
+            inTransaction = false
+            r.status = .ingested
+        } catch let e as TransformsError {
+            if inTransaction { store.rollback() }
+            if rejectsOpen { rejects?.abortFile() }
+            keys.truncate(to: keyMark); resetCategoryCache()
+            stats.reset(); pending.clear()
+            r.status = .failed
+            r.error = e.description
+        } catch {
+            if inTransaction { store.rollback() }
+            if rejectsOpen { rejects?.abortFile() }
+            keys.truncate(to: keyMark); resetCategoryCache()
+            stats.reset(); pending.clear()
+            throw error
+        }
+        r.seconds = monotonicSeconds() - started
+        return r
+    }
+
+    private func resetCategoryCache() {
+        categoryCache = Interner()
+        levels.removeAll(keepingCapacity: true)
+    }
+
+    private var lastPruneCutoff: Int64?
+
+    /// Expires dedupe state once the cutoff has moved an hour since the last pruning (a full scan
+    /// of the state, so not on every small file).
+    private func pruneIfDue(watermark: Int64) throws -> Int {
+        guard options.dedupeHorizon > 0 else { return 0 }
+        let cutoff = watermark - options.dedupeHorizon
+        if let last = lastPruneCutoff, cutoff - last < 3600 { return 0 }
+        lastPruneCutoff = cutoff
+        return try store.prunePairs(lastSeenBefore: cutoff)
+    }
+
+
+    // MARK: rows
+
+    private func readRows(_ reader: RecordReader, _ r: inout FileReport, lateCutoff: Int64, total: Int64?) throws {
+        let f = reader.fields
+        var nextProgress = progressEvery
+        var minT = Int64.max, maxT = Int64.min
+        var read: Int64 = 0, accepted: Int64 = 0
+        loop: while true {
+            let outcome = try reader.next()
+            var reason: RejectReason
+            switch outcome {
+            case .end:
+                break loop
+            case .rejected(let why):
+                reason = why
+            case .row:
+                read += 1
+                if read >= nextProgress, let progress {
+                    nextProgress += progressEvery
+                    progress(IngestProgress(path: r.path, rawBytesRead: reader.source.bytesRead, totalBytes: total, rows: read))
+                }
+                guard let t = ValueParsers.eventTime(f[Column.eventTime.rawValue]) else { reason = .badEventTime; break }
+                guard let et = ValueParsers.eventType(f[Column.eventType.rawValue]) else { reason = .badEventType; break }
+                guard let pid = ValueParsers.productId(f[Column.productId.rawValue]) else { reason = .badProductId; break }
+                guard let price = ValueParsers.priceCents(f[Column.price.rawValue]) else { reason = .badPrice; break }
+                accepted += 1
+                if t < minT { minT = t }
+                if t > maxT { maxT = t }
+                let brand = brandId(f[Column.brand.rawValue], pid)
+                let (l1, l2, l3) = categoryLevels(code: f[Column.categoryCode.rawValue], id: f[Column.categoryId.rawValue])
+                let session = f[Column.userSession.rawValue]
+                if et == ValueParsers.view && session.count > 0 {
+                    pending.offer(session: session.base!, session.count, productId: pid,
+                                  view: CountedView(time: t, priceCents: price, brand: brand, l1: l1, l2: l2, l3: l3, lastSeen: t),
+                                  better: better)
+                    if pending.isFull {
+                        try resolvePending(&r, lateCutoff: lateCutoff)
+                    }
+                } else {
+                    contribute(et, t, price, pid, brand, l1, l2, l3, 1)
+                }
+                if stats.isFull { try flushStats(&r) }
+                continue loop
+            }
+            if case .rejected = outcome { read += 1 }
+            r.rejected[reason.rawValue] += 1
+            if let rejects, let raw = reader.rawBase {
+                try rejects.reject(line: reader.line, reason: reason, raw: UnsafeBufferPointer(start: raw, count: reader.rawCount))
+            }
+        }
+        r.rowsRead += read
+        r.rowsAccepted += accepted
+        if accepted > 0 {
+            r.minTime = min(r.minTime ?? minT, minT)
+            r.maxTime = max(r.maxTime ?? maxT, maxT)
+        }
+    }
+
+    /// Which of two views of one pair counts: the earliest, then the cheapest, then by text.
+    @inline(__always)
+    private func better(_ a: CountedView, _ b: CountedView) -> Bool {
+        if a.time != b.time { return a.time < b.time }
+        if a.priceCents != b.priceCents { return a.priceCents < b.priceCents }
+        if a.brand != b.brand { return keys.less(a.brand, b.brand) }
+        if a.l1 != b.l1 { return keys.less(a.l1, b.l1) }
+        if a.l2 != b.l2 { return keys.less(a.l2, b.l2) }
+        if a.l3 != b.l3 { return keys.less(a.l3, b.l3) }
+        return false
+    }
+
+    @inline(__always)
+    private func contribute(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int64) {
+        let value = price * sign
+        for ti in 0..<tierWidths.count {
+            let w = tierWidths[ti]
+            var b = t - t % w
+            if t < 0 && t % w != 0 { b -= w }
+            let base = UInt64(bitPattern: b) << 24 | UInt64(ti) << 16 | UInt64(et) << 8
+            stats.add(hi: base, key: pid, events: sign, value: value)
+            stats.add(hi: base | 1, key: Int64(brand), events: sign, value: value)
+            stats.add(hi: base | 2, key: Int64(l1), events: sign, value: value)
+            stats.add(hi: base | 3, key: Int64(l2), events: sign, value: value)
+            stats.add(hi: base | 4, key: Int64(l3), events: sign, value: value)
+        }
+    }
+
+    @inline(__always)
+    private func brandId(_ f: Field, _ pid: Int64) -> Int32 {
+        if f.count > 0 { return keys.intern(f.base, f.count) }
+        // Empty brand: the product id as text.
+        var v = pid
+        var i = 24
+        repeat { i -= 1; pidText[i] = UInt8(0x30 + v % 10); v /= 10 } while v > 0
+        let start = i
+        return pidText.withUnsafeBufferPointer { keys.intern($0.baseAddress! + start, 24 - start) }
+    }
+
+    @inline(__always)
+    private func categoryLevels(code: Field, id: Field) -> (Int32, Int32, Int32) {
+        let local: Int32
+        if code.count > 0 {
+            local = categoryCache.intern(code.base, code.count)
+        } else {
+            // Namespaced so that a code and an id with the same text never collide in the cache.
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(1)
+            if let b = id.base { scratch.append(contentsOf: UnsafeBufferPointer(start: b, count: id.count)) }
+            local = scratch.withUnsafeBufferPointer { categoryCache.intern($0.baseAddress, $0.count) }
+        }
+        if Int(local) < levels.count { return levels[Int(local)] }
+        let lv = code.count > 0 ? levelsOfCode(code) : levelsOfEmptyCode(id)
+        levels.append(lv)
+        return lv
+    }
+
+    private func levelsOfEmptyCode(_ id: Field) -> (Int32, Int32, Int32) {
+        let k = id.count > 0 ? keys.intern(id.base, id.count) : keys.intern("unknown")
+        return (k, k, k)
+    }
+
+    /// Splits on `.`, pads to three segments by repeating the last, keeps the first three.
+    private func levelsOfCode(_ code: Field) -> (Int32, Int32, Int32) {
+        var segs: [ArraySlice<UInt8>] = []
+        let bytes = Array(UnsafeBufferPointer(start: code.base, count: code.count))
+        var s = 0
+        for i in 0...bytes.count where i == bytes.count || bytes[i] == 0x2E {
+            segs.append(bytes[s..<i])
+            s = i + 1
+            if segs.count == 3 { break }
+        }
+        while segs.count < 3 { segs.append(segs[segs.count - 1]) }
+        var path = [UInt8](segs[0])
+        let l1 = path.withUnsafeBufferPointer { keys.intern($0.baseAddress, $0.count) }
+        path.append(0x2E); path.append(contentsOf: segs[1])
+        let l2 = path.withUnsafeBufferPointer { keys.intern($0.baseAddress, $0.count) }
+        path.append(0x2E); path.append(contentsOf: segs[2])
+        let l3 = path.withUnsafeBufferPointer { keys.intern($0.baseAddress, $0.count) }
+        return (l1, l2, l3)
+    }
+
+    // MARK: dedupe and stats
+
+    private func resolvePending(_ r: inout FileReport, lateCutoff: Int64) throws {
+        if pending.isEmpty { return }
+        try pending.drain { e, session in
+            let h = Int64(bitPattern: e.hash)
+            let found = try store.lookupPair(hash: h, session: session, productId: e.productId)
+            if var stored = found.view {
+                if better(e.view, stored) {
+                    let v = stored
+                    contribute(ValueParsers.view, v.time, v.priceCents, e.productId, v.brand, v.l1, v.l2, v.l3, -1)
+                    var n = e.view
+                    contribute(ValueParsers.view, n.time, n.priceCents, e.productId, n.brand, n.l1, n.l2, n.l3, 1)
+                    n.lastSeen = max(n.lastSeen, v.lastSeen)
+                    r.corrections += 1
+                    r.viewsDeduped += e.views
+                    try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+                } else {
+                    r.viewsDeduped += e.views
+                    if e.view.lastSeen > stored.lastSeen {
+                        stored.lastSeen = e.view.lastSeen
+                        try store.savePair(hash: h, session: session, productId: e.productId, view: stored, lookup: found)
+                    }
+                }
+            } else {
+                let n = e.view
+                if n.time < lateCutoff { r.lateViews += 1 }
+                contribute(ValueParsers.view, n.time, n.priceCents, e.productId, n.brand, n.l1, n.l2, n.l3, 1)
+                r.viewsDeduped += e.views - 1
+                try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+            }
+            if stats.isFull { try flushStats(&r) }
+        }
+    }
+
+    private func flushStats(_ r: inout FileReport) throws {
+        if stats.count == 0 { return }
+        let perTier = stats.drain(tiers: tierWidths.count)
+        for (ti, deltas) in perTier.enumerated() where !deltas.isEmpty {
+            if options.dryRun {
+                r.statRowsChanged += Int64(deltas.count)
+            } else {
+                r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas))
+            }
+        }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+extension StatsAccumulator {
+    func reset() { _ = drain(tiers: 256) }
+}

@@ -1,0 +1,119 @@
+/// One additive change to a stats row: (tier, bucket, event type, dimension, key) += (events, value).
+public struct StatDelta: Sendable {
+    public var bucket: Int64
+    public var eventType: UInt8
+    public var dimension: UInt8
+    /// The product id for the `product_id` dimension, else the key's dictionary id.
+    public var key: Int64
+    public var events: Int64
+    public var valueCents: Int64
+    public init(bucket: Int64, eventType: UInt8, dimension: UInt8, key: Int64, events: Int64, valueCents: Int64) {
+        self.bucket = bucket; self.eventType = eventType; self.dimension = dimension; self.key = key
+        self.events = events; self.valueCents = valueCents
+    }
+}
+
+/// The five dimensions every event is counted under, in stored order.
+public enum Dimension: UInt8, CaseIterable, Sendable {
+    case productId = 0, brand, categoryL1, categoryL2, categoryL3
+
+    public var name: String {
+        switch self {
+        case .productId: return "product_id"
+        case .brand: return "brand"
+        case .categoryL1: return "category_l1"
+        case .categoryL2: return "category_l2"
+        case .categoryL3: return "category_l3"
+        }
+    }
+
+    public init?(name: String) {
+        guard let d = Dimension.allCases.first(where: { $0.name == name }) else { return nil }
+        self = d
+    }
+}
+
+/// A time tier: buckets of `width` seconds, stored in table `stats_<name>`.
+public struct Tier: Sendable, Equatable {
+    public var name: String
+    public var width: Int64
+    public init(name: String, width: Int64) { self.name = name; self.width = width }
+    public static let defaults = [Tier(name: "minute", width: 60), Tier(name: "hour", width: 3600), Tier(name: "day", width: 86400)]
+}
+
+/// Sums deltas in memory before they reach the store (an open-addressing hash table).
+///
+/// Contract: memory is bounded by `limit` entries; when full the owner drains it (the sums are
+/// additive, so draining early changes nothing but the number of store writes).
+final class StatsAccumulator {
+    // Key: hi = bucket << 24 | tier << 16 | eventType << 8 | dimension; lo = key.
+    private var hi: UnsafeMutablePointer<UInt64>
+    private var lo: UnsafeMutablePointer<Int64>
+    private var ev: UnsafeMutablePointer<Int64>
+    private var val: UnsafeMutablePointer<Int64>
+    private let cap: Int
+    private let mask: Int
+    private(set) var count = 0
+    let limit: Int
+    private static let empty = UInt64.max
+
+    init(limit: Int = 1 << 20) {
+        self.limit = limit
+        var c = 16
+        while c < limit * 2 { c <<= 1 }
+        cap = c
+        mask = c - 1
+        hi = .allocate(capacity: c); hi.initialize(repeating: StatsAccumulator.empty, count: c)
+        lo = .allocate(capacity: c); lo.initialize(repeating: 0, count: c)
+        ev = .allocate(capacity: c); ev.initialize(repeating: 0, count: c)
+        val = .allocate(capacity: c); val.initialize(repeating: 0, count: c)
+    }
+
+    deinit { hi.deallocate(); lo.deallocate(); ev.deallocate(); val.deallocate() }
+
+    var isFull: Bool { count >= limit }
+
+    @inline(__always)
+    func add(hi h: UInt64, key: Int64, events: Int64, value: Int64) {
+        var slot = Int(truncatingIfNeeded: mix64(h ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)) & mask
+        while true {
+            let k = hi[slot]
+            if k == h && lo[slot] == key {
+                ev[slot] &+= events
+                val[slot] &+= value
+                return
+            }
+            if k == StatsAccumulator.empty {
+                hi[slot] = h; lo[slot] = key; ev[slot] = events; val[slot] = value
+                count += 1
+                return
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Returns the non-zero deltas per tier, each sorted by (bucket, event type, dimension, key),
+    /// and empties the table.
+    func drain(tiers: Int) -> [[StatDelta]] {
+        var out = [[StatDelta]](repeating: [], count: tiers)
+        for i in 0..<cap where hi[i] != StatsAccumulator.empty {
+            let h = hi[i]
+            if ev[i] != 0 || val[i] != 0 {
+                let tier = Int((h >> 16) & 0xFF)
+                out[tier].append(StatDelta(bucket: Int64(h >> 24), eventType: UInt8((h >> 8) & 0xFF), dimension: UInt8(h & 0xFF),
+                                           key: lo[i], events: ev[i], valueCents: val[i]))
+            }
+            hi[i] = StatsAccumulator.empty
+        }
+        count = 0
+        for t in 0..<tiers {
+            out[t].sort { a, b in
+                if a.bucket != b.bucket { return a.bucket < b.bucket }
+                if a.eventType != b.eventType { return a.eventType < b.eventType }
+                if a.dimension != b.dimension { return a.dimension < b.dimension }
+                return a.key < b.key
+            }
+        }
+        return out
+    }
+}

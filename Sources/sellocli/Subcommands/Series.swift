@@ -1,0 +1,51 @@
+import ArgumentParser
+import Storage
+import Transforms
+
+struct Series: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A time series: events, value and average price per bucket and key.",
+        discussion: """
+        One row per bucket and key of the chosen tier, ordered by bucket then key; buckets are
+        printed as ISO 8601 UTC start times. Buckets without events are absent (no zero rows).
+
+        Examples:
+          # Hourly purchases per top-level category
+          sellocli series --event purchase --dim category_l1 --tier hour
+
+          # One brand's views per minute during an hour, as CSV
+          sellocli series --event view --dim brand --key samsung --tier minute \\
+              --from 2019-10-01T00:00:00Z --to 2019-10-01T01:00:00Z --format csv
+
+          # Daily GMV of one product into a spreadsheet
+          sellocli series --event purchase --dim product_id --key 1004856 --tier day --format tsv
+        """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.") var event: String = "purchase"
+    @Option(name: .long, help: "Dimension: product_id, brand, category_l1, category_l2 or category_l3.") var dim: Dimension = .category_l1Default
+    @Option(name: .long, help: "Only this key of the dimension.") var key: String?
+    @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
+    @OptionGroup var range: RangeOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if !ValueParsers.eventTypeNames.contains(event) { throw ValidationError("--event must be one of \(ValueParsers.eventTypeNames.joined(separator: ", "))") }
+    }
+
+    func run() throws {
+        let (from, to) = try range.resolved()
+        do {
+            let s = try SQLiteStore(path: store.path, readOnly: true)
+            let t = try s.series(StatsQuery(eventType: event, dimension: dim, tier: tier, from: from, to: to, key: key))
+            ResultWriter(format: output.resolved).write(t)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+extension Dimension {
+    static let category_l1Default = Dimension.categoryL1
+}
