@@ -68,6 +68,10 @@ struct Ingest: ParsableCommand {
     @Flag(name: [.short, .long], help: "No progress bar and no summary on stderr (errors are still printed).")
     var quiet = false
 
+    // Internal batch sizes, exposed (hidden) so tests can force the flush paths on small inputs.
+    @Option(name: .customLong("stats-batch"), help: .hidden) var statsBatch: Int = 1 << 20
+    @Option(name: .customLong("pair-batch"), help: .hidden) var pairBatch: Int = 1 << 19
+
     @Argument(help: ArgumentHelp("Input files (CSV or JSON Lines, plain or gzip); - for standard input.", valueName: "file"))
     var files: [String] = []
 
@@ -84,6 +88,8 @@ struct Ingest: ParsableCommand {
         options.dedupeHorizon = Arguments.duration(dedupeHorizon)!
         options.maxRejectRate = Arguments.rate(maxRejectRate)!
         options.dryRun = dryRun
+        options.statsBatch = max(16, statsBatch)
+        options.pairBatch = max(16, pairBatch)
         let dbPath = store.path
         let rejectsPath = rejects ?? RunSummary.defaultRejectsPath(forStore: dbPath)
         let started = Date()
