@@ -15,9 +15,9 @@ Deliberate simplifications (they do not matter for REES46-shaped data):
   seconds goes through TIMESTAMPTZ instead (session time zone UTC). Values shorter than 19
   characters (a bare date) are rejected. Fractions of a second are dropped.
 - `product_id` must be ASCII digits only (DuckDB's own cast would round `12.5` to 13).
-- `price` must be digits with at most one `.`, optionally a leading `-` (then rejected as
-  negative unless it is zero); DuckDB's string -> DECIMAL(18,2) cast rounds on the first dropped
-  digit, which is exactly "halves away from zero".
+- `price` may hold only digits, `.` and `-`, and must cast to DECIMAL (so `1e2` or ` 3` are
+  rejected); a leading `-` makes it negative unless it is zero. DuckDB's string -> DECIMAL(18,2)
+  cast rounds on the first dropped digit, which is exactly "halves away from zero".
 - A JSON Lines input is not handled (the benchmark feeds CSV).
 
 Progress and counts go to stderr; nothing is printed on stdout.

@@ -90,7 +90,7 @@ extension SQLiteStore {
         var rows: [[Cell]] = []
         while try st.step() {
             let ev = st.int(1), val = st.int(2)
-            rows.append([.text(st.text(0) ?? ""), .int(ev), .money(val), ev == 0 ? .null : .text(Format.average(cents: val, events: ev))])
+            rows.append([.text(st.text(0) ?? ""), .int(ev), .money(val), Format.averageCents(cents: val, events: ev).map { .money($0) } ?? .null])
         }
         return ResultTable(columns: [q.dimension.name, "events", "value", "avg_price"], rows: rows)
     }
@@ -119,7 +119,7 @@ extension SQLiteStore {
         var rows: [[Cell]] = []
         while try st.step() {
             let ev = st.int(2), val = st.int(3)
-            rows.append([.time(st.int(0)), .text(st.text(1) ?? ""), .int(ev), .money(val), ev == 0 ? .null : .text(Format.average(cents: val, events: ev))])
+            rows.append([.time(st.int(0)), .text(st.text(1) ?? ""), .int(ev), .money(val), Format.averageCents(cents: val, events: ev).map { .money($0) } ?? .null])
         }
         return ResultTable(columns: ["bucket", q.dimension.name, "events", "value", "avg_price"], rows: rows)
     }

@@ -17,6 +17,7 @@ public final class SQLiteStore: IngestStore {
     private var zeroDeletes: [Statement] = []
     private var pairGet: Statement!
     private var pairPut: Statement!
+    private var pairUpdate: Statement!
     private var overflowGet: Statement!
     private var overflowPut: Statement!
     private var overflowRows: Int64 = 0
@@ -73,7 +74,8 @@ public final class SQLiteStore: IngestStore {
                 "DELETE FROM stat_\(t.name) WHERE bucket = ? AND event_type = ? AND dim = ? AND key = ? AND events = 0"))
         }
         pairGet = try db.prepare("SELECT session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state WHERE pair = ?")
-        pairPut = try db.prepare("INSERT OR REPLACE INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        pairPut = try db.prepare("INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)")
+        pairUpdate = try db.prepare("UPDATE view_state SET t = ?, price_cents = ?, brand = ?, l1 = ?, l2 = ?, l3 = ?, last_seen = ? WHERE pair = ?")
         overflowGet = try db.prepare("SELECT t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_overflow WHERE session = ? AND product_id = ?")
         overflowPut = try db.prepare("INSERT OR REPLACE INTO view_state_overflow(session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?)")
         overflowRows = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
@@ -89,11 +91,14 @@ public final class SQLiteStore: IngestStore {
             CREATE TABLE dimensions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
             INSERT INTO dimensions VALUES (0, 'product_id'), (1, 'brand'), (2, 'category_l1'), (3, 'category_l2'), (4, 'category_l3');
             CREATE TABLE tiers (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, width INTEGER NOT NULL);
+            -- Rows are appended in eviction order (roughly time order), so inserts touch the
+            -- table's right edge; lookups go through the compact pair index instead.
             CREATE TABLE view_state (
-                pair INTEGER PRIMARY KEY, session BLOB NOT NULL, product_id INTEGER NOT NULL,
+                id INTEGER PRIMARY KEY, pair INTEGER NOT NULL UNIQUE, session BLOB NOT NULL, product_id INTEGER NOT NULL,
                 t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
                 brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
                 last_seen INTEGER NOT NULL);
+            CREATE INDEX view_state_by_last_seen ON view_state(last_seen);
             CREATE TABLE view_state_overflow (
                 session BLOB NOT NULL, product_id INTEGER NOT NULL,
                 t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
@@ -183,6 +188,10 @@ public final class SQLiteStore: IngestStore {
         return out
     }
 
+    public func hasPairState() throws -> Bool {
+        (try db.scalarInt("SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_overflow)") ?? 0) != 0
+    }
+
     public func begin() throws { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws { try db.execute("COMMIT") }
     public func rollback() { if !db.isAutocommit { try? db.execute("ROLLBACK") } }
@@ -228,6 +237,13 @@ public final class SQLiteStore: IngestStore {
             s.bind(5, Int64(v.brand)); s.bind(6, Int64(v.l1)); s.bind(7, Int64(v.l2)); s.bind(8, Int64(v.l3)); s.bind(9, v.lastSeen)
             try s.run()
             if lookup.location == SQLiteStore.locNewOverflow { overflowRows += 1 }
+            return
+        }
+        if lookup.location == SQLiteStore.locMain {
+            let u = pairUpdate!
+            u.bind(1, v.time); u.bind(2, v.priceCents); u.bind(3, Int64(v.brand)); u.bind(4, Int64(v.l1)); u.bind(5, Int64(v.l2))
+            u.bind(6, Int64(v.l3)); u.bind(7, v.lastSeen); u.bind(8, hash)
+            try u.run()
             return
         }
         let s = pairPut!

@@ -898,9 +898,10 @@ private struct GenEngine {
             prepareCurve()
             var virtual = 0.0
             var nextLength = drawSessionLength()
-            var nextStart = timeAt(virtual: rng.unit() * Double(nextLength))
             var written = 0
             var now = base
+            var nextStart = timeAt(virtual: rng.unit() * Double(nextLength))
+            if nextStart >= windowEnd { nextStart = windowStart }
             while written < rows {
                 if inWindowScheduled < rows && (heap.isEmpty || key(nextStart, 0) <= (heap[0] & ~0xFFFF_FFFF)) {
                     inWindowScheduled += startSession(at: nextStart, length: nextLength)

@@ -54,6 +54,9 @@ public protocol IngestStore: AnyObject {
     func ledgerEntry(sha256: String) throws -> LedgerEntry?
     func ledgerEntry(path: String, size: Int64, mtime: Int64) throws -> LedgerEntry?
 
+    /// True when the store holds any view-dedupe state.
+    func hasPairState() throws -> Bool
+
     func begin() throws
     func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup
     func savePair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64, view: CountedView, lookup: PairLookup) throws

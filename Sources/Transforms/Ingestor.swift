@@ -83,6 +83,11 @@ public final class Ingestor {
     private let tierWidths: [Int64]
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
+    /// Pairs this run may have written: when the store held no dedupe state at the start, a
+    /// pair absent from the filter cannot be in the store, and its lookup is skipped.
+    private var written: BloomFilter?
+    /// The latest event time seen so far (store watermark or this file), for the horizon.
+    private var runningMax = Int64.min
     public var progress: ((IngestProgress) -> Void)?
     public var progressEvery: Int64 = 1 << 16
 
@@ -98,6 +103,7 @@ public final class Ingestor {
         keys = Interner(capacity: max(4096, loaded.count * 2))
         for k in loaded { _ = k.withUnsafeBufferPointer { keys.intern($0.baseAddress, $0.count) } }
         lastPruneCutoff = try store.lastPruneCutoff()
+        if try !store.hasPairState() { written = BloomFilter() }
     }
 
     /// The text of a dictionary id.
@@ -153,12 +159,13 @@ public final class Ingestor {
             r.format = reader.format
             let watermark = try store.watermark()
             let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
+            runningMax = watermark ?? Int64.min
             try store.begin()
             inTransaction = true
             try rejects?.beginFile(path)
             rejectsOpen = rejects != nil
             try readRows(reader, &r, lateCutoff: lateCutoff, total: total)
-            try resolvePending(&r, lateCutoff: lateCutoff)
+            try resolvePending(&r, lateCutoff: lateCutoff, all: true)
             try flushStats(&r)
             try source.drainRaw()
             r.sha256 = source.sha256Hex()
@@ -289,7 +296,10 @@ public final class Ingestor {
                                   view: CountedView(time: t, priceCents: price, brand: brand, l1: l1, l2: l2, l3: l3, lastSeen: t),
                                   better: better)
                     if pending.isFull {
-                        try resolvePending(&r, lateCutoff: lateCutoff)
+                        if maxT > runningMax { runningMax = maxT }
+                        try resolvePending(&r, lateCutoff: lateCutoff, all: false)
+                        // Long files: expire state as the data clock moves, not only at the end.
+                        r.pairsPruned += Int64(try pruneIfDue(watermark: runningMax))
                     }
                 } else {
                     contribute(et, t, price, pid, brand, l1, l2, l3, 1)
@@ -305,6 +315,7 @@ public final class Ingestor {
         }
         r.rowsRead += read
         r.rowsAccepted += accepted
+        if maxT > runningMax { runningMax = maxT }
         if accepted > 0 {
             r.minTime = min(r.minTime ?? minT, minT)
             r.maxTime = max(r.maxTime ?? maxT, maxT)
@@ -395,11 +406,21 @@ public final class Ingestor {
 
     // MARK: dedupe and stats
 
-    private func resolvePending(_ r: inout FileReport, lateCutoff: Int64) throws {
+    /// Resolves pending views against the store's dedupe state: all of them at the end of a
+    /// file, else the least recently seen half (hot sessions stay in memory).
+    private func resolvePending(_ r: inout FileReport, lateCutoff: Int64, all: Bool) throws {
         if pending.isEmpty { return }
-        try pending.drain { e, session in
+        // State for pairs last seen beyond the horizon would be pruned at once: not written.
+        let keepFrom = runningMax == Int64.min ? Int64.min : runningMax - options.dedupeHorizon
+        let count = all ? pending.entries.count : max(1, pending.entries.count / 2)
+        try pending.evict(coldest: count) { e, session in
             let h = Int64(bitPattern: e.hash)
-            let found = try store.lookupPair(hash: h, session: session, productId: e.productId)
+            let found: PairLookup
+            if let w = written, !w.mightContain(e.hash) {
+                found = PairLookup(view: nil, location: 0)
+            } else {
+                found = try store.lookupPair(hash: h, session: session, productId: e.productId)
+            }
             if var stored = found.view {
                 if better(e.view, stored) {
                     let v = stored
@@ -422,7 +443,10 @@ public final class Ingestor {
                 if n.time < lateCutoff { r.lateViews += 1 }
                 contribute(ValueParsers.view, n.time, n.priceCents, e.productId, n.brand, n.l1, n.l2, n.l3, 1)
                 r.viewsDeduped += e.views - 1
-                try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+                if n.lastSeen >= keepFrom {
+                    try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+                    written?.insert(e.hash)
+                }
             }
             if stats.isFull { try flushStats(&r) }
         }

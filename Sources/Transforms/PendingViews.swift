@@ -87,11 +87,42 @@ final class PendingViews {
         table[slot] = Int32(entries.count)
     }
 
-    /// Entries in hash order (the store's key order), then forgets them.
-    func drain(_ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
-        let order = entries.indices.sorted { Int64(bitPattern: entries[$0].hash) < Int64(bitPattern: entries[$1].hash) }
-        for i in order { try body(entries[i], session(entries[i])) }
-        clear()
+    /// Removes the `count` least recently seen entries and hands them over in hash order (the
+    /// store's key order); keeps the rest. With `count >= entries.count` it empties the map.
+    func evict(coldest count: Int, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        if count >= entries.count {
+            let order = entries.indices.sorted { Int64(bitPattern: entries[$0].hash) < Int64(bitPattern: entries[$1].hash) }
+            for i in order { try body(entries[i], session(entries[i])) }
+            clear()
+            return
+        }
+        // The cutoff: the count-th smallest lastSeen (ties may evict a few more).
+        var times = entries.map(\.view.lastSeen)
+        times.sort()
+        let cutoff = times[count - 1]
+        var out: [Int] = []
+        out.reserveCapacity(count)
+        for i in entries.indices where entries[i].view.lastSeen <= cutoff { out.append(i) }
+        out.sort { Int64(bitPattern: entries[$0].hash) < Int64(bitPattern: entries[$1].hash) }
+        for i in out { try body(entries[i], session(entries[i])) }
+        // Compact the survivors into a fresh arena and table.
+        let kept = entries.filter { $0.view.lastSeen > cutoff }
+        let newArena = UnsafeMutablePointer<UInt8>.allocate(capacity: arenaCap)
+        var used = 0
+        entries.removeAll(keepingCapacity: true)
+        table.update(repeating: 0, count: mask + 1)
+        for var e in kept {
+            (newArena + used).update(from: arena + e.sessionOffset, count: e.sessionLength)
+            e.sessionOffset = used
+            used += e.sessionLength
+            entries.append(e)
+            var slot = Int(truncatingIfNeeded: e.hash) & mask
+            while table[slot] != 0 { slot = (slot + 1) & mask }
+            table[slot] = Int32(entries.count)
+        }
+        arena.deallocate()
+        arena = newArena
+        arenaUsed = used
     }
 
     func clear() {

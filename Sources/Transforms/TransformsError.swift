@@ -22,7 +22,7 @@ public enum TransformsError: Error, CustomStringConvertible, Equatable {
         case let .badContent(file, line, reason): return "\(file): line \(line): \(reason)"
         case let .tooManyRejects(file, rejected, read, maxRate):
             let pct = read > 0 ? Double(rejected) * 100 / Double(read) : 0
-            return "\(file): \(rejected) of \(read) rows rejected (\(formatPercent(pct))), above --max-reject-rate \(formatPercent(maxRate * 100)): wrong format? nothing from this file was stored"
+            return "\(file): \(rejected) of \(read) rows rejected (\(formatPercent(pct))), above --max-reject-rate \(formatPercent(maxRate * 100)): wrong format?"
         case let .invalidArgument(text): return text
         }
     }

@@ -54,8 +54,8 @@ public enum ValueParsers {
         guard let p = f.base, f.count > 0 else { return nil }
         var i = 0
         let n = f.count
-        var negative = false
-        if p[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+        // A sign is never valid: negative prices are rejected, and so is "-0.00".
+        if p[0] == UInt8(ascii: "-") { return nil }
         var whole: Int64 = 0
         var intDigits = 0
         while i < n {
@@ -84,7 +84,6 @@ public enum ValueParsers {
         if fracDigits == 1 { frac *= 10 }
         var cents = whole * 100 + frac
         if roundUp { cents += 1 }
-        if negative && cents != 0 { return nil }
         return cents
     }
 
@@ -219,8 +218,14 @@ public enum Format {
 
     /// A rounded average of cents per event, as money (halves away from zero).
     public static func average(cents: Int64, events: Int64) -> String {
-        guard events != 0 else { return "" }
+        guard let a = averageCents(cents: cents, events: events) else { return "" }
+        return money(a)
+    }
+
+    /// Cents per event rounded half away from zero; nil when there are no events.
+    public static func averageCents(cents: Int64, events: Int64) -> Int64? {
+        guard events != 0 else { return nil }
         let q = (2 * cents.magnitude + events.magnitude) / (2 * events.magnitude)
-        return money((cents < 0) != (events < 0) ? -Int64(q) : Int64(q))
+        return (cents < 0) != (events < 0) ? -Int64(q) : Int64(q)
     }
 }

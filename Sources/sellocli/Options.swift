@@ -36,6 +36,7 @@ struct RangeOptions: ParsableArguments {
 extension Dimension: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { Dimension.allCases.map(\.name) }
+    public var defaultValueDescription: String { name }
 }
 
 extension InputFormat: ExpressibleByArgument {}

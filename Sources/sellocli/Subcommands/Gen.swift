@@ -9,10 +9,8 @@ struct Gen: ParsableCommand {
         discussion: """
         Writes exactly --rows events, ordered by event_time, spread over --hours hours from \
         --start with a daily traffic curve (quiet at night UTC, busiest in the evening). The \
-        output is CSV with the REES46 header
-
-          event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session
-
+        output is CSV with the REES46 header (event_time, event_type, product_id, \
+        category_id, category_code, brand, price, user_id, user_session) \
         or, with --jsonl, one JSON object per line with the same keys (no header). Times are \
         written as `2019-10-01 00:00:00 UTC`, prices with two decimals, a missing brand or \
         category_code as an empty field (an empty string in JSON).
@@ -25,7 +23,8 @@ struct Gen: ParsableCommand {
         popular. The product catalog is the same for every seed, like one store over many days.
 
         The output is a function of --rows, --start, --hours, --seed and --jsonl only: the same \
-        options give the same bytes on every machine. Memory does not grow with --rows.
+        options give the same bytes (on one platform and C library). Memory does not grow \
+        with --rows.
 
         --start accepts `2019-10-01T00:00:00Z`, `2019-10-01 00:00:00 UTC` or `2019-10-01` \
         (midnight), always UTC.
@@ -50,10 +49,11 @@ struct Gen: ParsableCommand {
           JSON Lines for a quick look with jq:
             sellocli gen --rows 5 --jsonl | jq -c '{event_type, product_id, price}'
 
-          A three-hour slice starting in the evening peak:
-            sellocli gen --rows 200000 --start '2019-11-17 16:00:00 UTC' --hours 3 -o peak.csv
+          Three hours of the evening peak:
+            sellocli gen --rows 200000 --start '2019-11-17 16:00:00 UTC' \\
+              --hours 3 -o peak.csv
 
-          Append a second day to an existing gzip file (a new gzip member; still one valid file):
+          Append a second day to a gzip file (a new gzip member, still valid gzip):
             sellocli gen --start 2019-10-02 --seed 2 --gzip --append -o events.csv.gz
 
         Exit status: 0 on success, 1 when the output cannot be written, 64 for invalid options.
@@ -75,7 +75,7 @@ struct Gen: ParsableCommand {
     @Flag(name: .long, help: "Compress the output with gzip (whatever the file name).")
     var gzip = false
 
-    @Option(name: .long, help: ArgumentHelp("gzip compression level, 1 (fastest) to 9 (smallest).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("gzip level: 1-3 use ISA-L igzip (fast), 4-9 zlib (smaller, much slower).", valueName: "n"))
     var level: Int32 = 1
 
     @Flag(name: .long, help: "Write JSON Lines instead of CSV.")

@@ -96,7 +96,9 @@ struct Ingest: ParsableCommand {
         let clock = ProcessInfo.processInfo.systemUptime
         let report: RunSummary
         do {
-            let s = try SQLiteStore(path: dbPath)
+            // A dry run never creates a store: on a missing one it runs against an empty
+            // in-memory store.
+            let s = try SQLiteStore(path: dryRun && !FileManager.default.fileExists(atPath: dbPath) ? ":memory:" : dbPath)
             let log = RejectLog(path: rejectsPath)
             let ingestor = try Ingestor(store: s, options: options, rejects: dryRun ? nil : log)
             let bar = ProgressBar(enabled: !quiet)

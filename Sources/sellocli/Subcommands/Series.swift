@@ -24,7 +24,7 @@ struct Series: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.") var event: String = "purchase"
-    @Option(name: .long, help: "Dimension: product_id, brand, category_l1, category_l2 or category_l3.") var dim: Dimension = .category_l1Default
+    @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .category_l1Default
     @Option(name: .long, help: "Only this key of the dimension.") var key: String?
     @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
     @OptionGroup var range: RangeOptions

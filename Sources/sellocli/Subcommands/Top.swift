@@ -29,7 +29,7 @@ struct Top: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.") var event: String = "purchase"
-    @Option(name: .long, help: "Dimension: product_id, brand, category_l1, category_l2 or category_l3.") var dim: Dimension = .brand
+    @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .brand
     @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
     @OptionGroup var range: RangeOptions
     @Option(name: .long, help: "Rank by value or by events.") var by: By = .value

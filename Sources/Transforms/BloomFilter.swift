@@ -1,0 +1,33 @@
+/// A Bloom filter over 64-bit hashes: `mightContain` is false only for hashes never inserted.
+/// Used to skip store lookups for (session, product) pairs the store cannot hold.
+final class BloomFilter {
+    private var bits: [UInt64]
+    private let mask: UInt64
+
+    /// `log2Bits` bits of memory (26 -> 8 MiB).
+    init(log2Bits: Int = 26) {
+        bits = [UInt64](repeating: 0, count: 1 << (log2Bits - 6))
+        mask = (1 << UInt64(log2Bits)) - 1
+    }
+
+    @inline(__always)
+    func insert(_ h: UInt64) {
+        var x = h
+        for _ in 0..<3 {
+            let b = x & mask
+            bits[Int(b >> 6)] |= 1 << (b & 63)
+            x = mix64(x)
+        }
+    }
+
+    @inline(__always)
+    func mightContain(_ h: UInt64) -> Bool {
+        var x = h
+        for _ in 0..<3 {
+            let b = x & mask
+            if bits[Int(b >> 6)] & (1 << (b & 63)) == 0 { return false }
+            x = mix64(x)
+        }
+        return true
+    }
+}
