@@ -24,11 +24,12 @@ bench: build ## Benchmark ingest against gzip, igzip and DuckDB on 5M generated 
 
 demo: build ## Ingest the bundled sample data into demo.db and show GMV by brand
 	@rm -f demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz
-	$(BIN) ingest --db demo.db SampleData/*.csv SampleData/*.csv.gz
+	$(BIN) ingest --db demo.db SampleData/rees46-2019-oct-head17k.csv SampleData/generated-2019-10-01.csv.gz SampleData/generated-2019-10-02.jsonl
 	$(BIN) top --db demo.db --event purchase --dim brand --limit 10 --format table
 
 sample: build ## Regenerate the committed synthetic sample in SampleData/
 	$(BIN) gen --rows 5000 --start 2019-10-01T00:00:00Z --hours 24 --seed 7 --gzip -o $(SAMPLE)
+	$(BIN) gen --rows 2000 --start 2019-10-02T00:00:00Z --hours 24 --seed 8 --jsonl -o SampleData/generated-2019-10-02.jsonl
 
 clean: ## Remove build products and demo/bench outputs
 	rm -rf .build bench/work demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz
