@@ -98,7 +98,6 @@ public final class SQLiteStore: IngestStore {
                 t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
                 brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
                 last_seen INTEGER NOT NULL);
-            CREATE INDEX view_state_by_last_seen ON view_state(last_seen);
             CREATE TABLE view_state_overflow (
                 session BLOB NOT NULL, product_id INTEGER NOT NULL,
                 t INTEGER NOT NULL, price_cents INTEGER NOT NULL,

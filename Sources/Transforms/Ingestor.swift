@@ -17,6 +17,8 @@ public struct IngestOptions: Sendable {
     public var statsBatch = 1 << 20
     /// (session, product) pairs held in memory before they are resolved against the store.
     public var pairBatch = 1 << 19
+    /// How far the data clock moves between two prunings of the dedupe state.
+    public var pruneEvery: Int64 = 6 * 3600
     public init() {}
 }
 
@@ -249,12 +251,12 @@ public final class Ingestor {
 
     private var lastPruneCutoff: Int64?
 
-    /// Expires dedupe state once the cutoff has moved an hour since the last pruning (a full scan
-    /// of the state, so not on every small file).
+    /// Expires dedupe state once the cutoff has moved `pruneEvery` since the last pruning (a
+    /// full scan of the state, so not on every small file; state lives up to that much longer).
     private func pruneIfDue(watermark: Int64) throws -> Int {
         guard options.dedupeHorizon > 0 else { return 0 }
         let cutoff = watermark - options.dedupeHorizon
-        if let last = lastPruneCutoff, cutoff - last < 3600 { return 0 }
+        if let last = lastPruneCutoff, cutoff - last < options.pruneEvery { return 0 }
         lastPruneCutoff = cutoff
         return try store.prunePairs(lastSeenBefore: cutoff)
     }
