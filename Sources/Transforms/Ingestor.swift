@@ -14,7 +14,7 @@ public struct IngestOptions: Sendable {
     /// Everything but the store write: the transaction is rolled back and stats are only counted.
     public var dryRun = false
     /// Entries summed in memory before a write to the store.
-    public var statsBatch = 1 << 20
+    public var statsBatch = 1 << 19
     /// (session, product) pairs held in memory before they are resolved against the store.
     public var pairBatch = 1 << 19
     /// How far the data clock moves between two prunings of the dedupe state.
@@ -83,6 +83,9 @@ public final class Ingestor {
     private let stats: StatsAccumulator
     private let pending: PendingViews
     private let tierWidths: [Int64]
+    private let rollup: Bool
+    /// Tiers summed per event (1 when the others are rolled up at flush time).
+    private let countedTiers: Int
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
     /// Pairs this run may have written: when the store held no dedupe state at the start, a
@@ -98,7 +101,12 @@ public final class Ingestor {
         self.options = options
         self.rejects = rejects
         guard options.tiers.count < 256 else { throw TransformsError.invalidArgument("at most 255 tiers") }
-        tierWidths = options.tiers.map(\.width)
+        let widths = options.tiers.map(\.width)
+        guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
+        tierWidths = widths
+        // Wider tiers are rolled up from the narrowest when they nest (60 | 3600 | 86400).
+        rollup = widths.count > 1 && widths.dropFirst().allSatisfy { $0 % widths[0] == 0 }
+        countedTiers = rollup ? 1 : widths.count
         stats = StatsAccumulator(limit: options.statsBatch)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
@@ -339,7 +347,7 @@ public final class Ingestor {
     @inline(__always)
     private func contribute(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int64) {
         let value = price * sign
-        for ti in 0..<tierWidths.count {
+        for ti in 0..<countedTiers {
             let w = tierWidths[ti]
             var b = t - t % w
             if t < 0 && t % w != 0 { b -= w }
@@ -456,7 +464,7 @@ public final class Ingestor {
 
     private func flushStats(_ r: inout FileReport) throws {
         if stats.count == 0 { return }
-        let perTier = stats.drain(tiers: tierWidths.count)
+        let perTier = stats.drain(tiers: tierWidths.count, rollupWidths: rollup ? tierWidths : nil)
         for (ti, deltas) in perTier.enumerated() where !deltas.isEmpty {
             if options.dryRun {
                 r.statRowsChanged += Int64(deltas.count)
