@@ -302,9 +302,10 @@ public final class Ingestor {
                 let (l1, l2, l3) = categoryLevels(code: f[Column.categoryCode.rawValue], id: f[Column.categoryId.rawValue])
                 let session = f[Column.userSession.rawValue]
                 if et == ValueParsers.view && session.count > 0 {
-                    pending.offer(session: session.base!, session.count, productId: pid,
-                                  view: CountedView(time: t, priceCents: price, brand: brand, l1: l1, l2: l2, l3: l3, lastSeen: t),
-                                  better: better)
+                    let v = CountedView(time: t, priceCents: price, brand: brand, l1: l1, l2: l2, l3: l3, lastSeen: t)
+                    if let i = pending.offer(session: session.base!, session.count, productId: pid, view: v) {
+                        pending.merge(at: i, view: v, replace: better(v, pending.view(at: i)))
+                    }
                     if pending.isFull {
                         if maxT > runningMax { runningMax = maxT }
                         try resolvePending(&r, lateCutoff: lateCutoff, all: false)

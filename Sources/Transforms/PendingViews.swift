@@ -50,10 +50,10 @@ final class PendingViews {
         UnsafeBufferPointer(start: arena + e.sessionOffset, count: e.sessionLength)
     }
 
-    /// Adds a view; `better` decides which of two views of one pair counts.
+    /// Adds a view of a pair not yet pending and returns nil, or returns the index of the pair's
+    /// entry (the caller merges with `merge(at:view:replace:)`).
     @inline(__always)
-    func offer(session p: UnsafePointer<UInt8>, _ n: Int, productId: Int64, view: CountedView,
-               better: (CountedView, CountedView) -> Bool) {
+    func offer(session p: UnsafePointer<UInt8>, _ n: Int, productId: Int64, view: CountedView) -> Int? {
         let h = PendingViews.pairHash(p, n, productId)
         var slot = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -62,13 +62,7 @@ final class PendingViews {
             let i = Int(v - 1)
             if entries[i].hash == h && entries[i].productId == productId && entries[i].sessionLength == n
                 && memcmp(arena + entries[i].sessionOffset, p, n) == 0 {
-                var e = entries[i]
-                let last = max(e.view.lastSeen, view.lastSeen)
-                if better(view, e.view) { e.view = view }
-                e.view.lastSeen = last
-                e.views += 1
-                entries[i] = e
-                return
+                return i
             }
             slot = (slot + 1) & mask
         }
@@ -85,14 +79,28 @@ final class PendingViews {
         entries.append(Entry(hash: h, sessionOffset: arenaUsed, sessionLength: n, productId: productId, view: view, views: 1))
         arenaUsed += n
         table[slot] = Int32(entries.count)
+        return nil
     }
+
+    /// Counts one more view of entry `i`; `replace` when that view is the one that counts now.
+    @inline(__always)
+    func merge(at i: Int, view: CountedView, replace: Bool) {
+        entries.withUnsafeMutableBufferPointer { b in
+            let last = max(b[i].view.lastSeen, view.lastSeen)
+            if replace { b[i].view = view }
+            b[i].view.lastSeen = last
+            b[i].views += 1
+        }
+    }
+
+    @inline(__always)
+    func view(at i: Int) -> CountedView { entries[i].view }
 
     /// Removes the `count` least recently seen entries and hands them over in hash order (the
     /// store's key order); keeps the rest. With `count >= entries.count` it empties the map.
     func evict(coldest count: Int, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         if count >= entries.count {
-            let order = entries.indices.sorted { Int64(bitPattern: entries[$0].hash) < Int64(bitPattern: entries[$1].hash) }
-            for i in order { try body(entries[i], session(entries[i])) }
+            for i in PendingViews.hashOrder(entries, entries.indices) { try body(entries[i], session(entries[i])) }
             clear()
             return
         }
@@ -103,8 +111,7 @@ final class PendingViews {
         var out: [Int] = []
         out.reserveCapacity(count)
         for i in entries.indices where entries[i].view.lastSeen <= cutoff { out.append(i) }
-        out.sort { Int64(bitPattern: entries[$0].hash) < Int64(bitPattern: entries[$1].hash) }
-        for i in out { try body(entries[i], session(entries[i])) }
+        for i in PendingViews.hashOrder(entries, out) { try body(entries[i], session(entries[i])) }
         // Compact the survivors into a fresh arena and table.
         let kept = entries.filter { $0.view.lastSeen > cutoff }
         let newArena = UnsafeMutablePointer<UInt8>.allocate(capacity: arenaCap)
@@ -123,6 +130,13 @@ final class PendingViews {
         arena.deallocate()
         arena = newArena
         arenaUsed = used
+    }
+
+    /// Indices ordered by the hash as a signed integer (the store's key order).
+    static func hashOrder<C: Collection>(_ entries: [Entry], _ indices: C) -> [Int] where C.Element == Int {
+        var keyed = indices.map { (Int64(bitPattern: entries[$0].hash), $0) }
+        keyed.withUnsafeMutableBufferPointer { $0.sort { $0.0 < $1.0 } }
+        return keyed.map(\.1)
     }
 
     func clear() {
