@@ -14,7 +14,7 @@ public struct IngestOptions: Sendable {
     /// Everything but the store write: the transaction is rolled back and stats are only counted.
     public var dryRun = false
     /// Entries summed in memory before a write to the store.
-    public var statsBatch = 1 << 19
+    public var statsBatch = 1 << 20
     /// (session, product) pairs held in memory before they are resolved against the store.
     public var pairBatch = 1 << 19
     /// How far the data clock moves between two prunings of the dedupe state.

@@ -69,7 +69,7 @@ struct Ingest: ParsableCommand {
     var quiet = false
 
     // Internal batch sizes, exposed (hidden) so tests can force the flush paths on small inputs.
-    @Option(name: .customLong("stats-batch"), help: .hidden) var statsBatch: Int = 1 << 19
+    @Option(name: .customLong("stats-batch"), help: .hidden) var statsBatch: Int = 1 << 20
     @Option(name: .customLong("pair-batch"), help: .hidden) var pairBatch: Int = 1 << 19
 
     @Argument(help: ArgumentHelp("Input files (CSV or JSON Lines, plain or gzip); - for standard input.", valueName: "file"))
