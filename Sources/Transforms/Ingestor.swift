@@ -83,9 +83,6 @@ public final class Ingestor {
     private let stats: StatsAccumulator
     private let pending: PendingViews
     private let tierWidths: [Int64]
-    private let rollup: Bool
-    /// Tiers summed per event (1 when the others are rolled up at flush time).
-    private let countedTiers: Int
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
     /// Pairs this run may have written: when the store held no dedupe state at the start, a
@@ -104,9 +101,6 @@ public final class Ingestor {
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
         tierWidths = widths
-        // Wider tiers are rolled up from the narrowest when they nest (60 | 3600 | 86400).
-        rollup = widths.count > 1 && widths.dropFirst().allSatisfy { $0 % widths[0] == 0 }
-        countedTiers = rollup ? 1 : widths.count
         stats = StatsAccumulator(limit: options.statsBatch)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
@@ -348,7 +342,7 @@ public final class Ingestor {
     @inline(__always)
     private func contribute(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int64) {
         let value = price * sign
-        for ti in 0..<countedTiers {
+        for ti in 0..<tierWidths.count {
             let w = tierWidths[ti]
             var b = t - t % w
             if t < 0 && t % w != 0 { b -= w }
@@ -465,7 +459,7 @@ public final class Ingestor {
 
     private func flushStats(_ r: inout FileReport) throws {
         if stats.count == 0 { return }
-        let perTier = stats.drain(tiers: tierWidths.count, rollupWidths: rollup ? tierWidths : nil)
+        let perTier = stats.drain(tiers: tierWidths.count)
         for (ti, deltas) in perTier.enumerated() where !deltas.isEmpty {
             if options.dryRun {
                 r.statRowsChanged += Int64(deltas.count)

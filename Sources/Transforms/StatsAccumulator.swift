@@ -94,14 +94,8 @@ final class StatsAccumulator {
 
     /// Returns the non-zero deltas per tier, each sorted by (bucket, event type, dimension, key),
     /// and empties the table.
-    ///
-    /// With `rollupWidths`, the table holds only the narrowest tier (tier 0) and every wider tier
-    /// `k` is computed here by summing tier-0 buckets into `floor(b / w_k) * w_k`, which is exact
-    /// because each width is a multiple of tier 0's (checked by the owner). That is 5 hash updates
-    /// per event instead of 5 per tier.
-    func drain(tiers: Int, rollupWidths: [Int64]? = nil) -> [[StatDelta]] {
+    func drain(tiers: Int) -> [[StatDelta]] {
         var out = [[StatDelta]](repeating: [], count: tiers)
-        out[0].reserveCapacity(count)
         for i in 0..<cap where hi[i] != StatsAccumulator.empty {
             let h = hi[i]
             if ev[i] != 0 || val[i] != 0 {
@@ -112,41 +106,14 @@ final class StatsAccumulator {
             hi[i] = StatsAccumulator.empty
         }
         count = 0
-        if let widths = rollupWidths, tiers > 1 {
-            for k in 1..<tiers {
-                let w = widths[k]
-                var sums: [RollKey: (Int64, Int64)] = [:]
-                sums.reserveCapacity(out[0].count / 2)
-                for d in out[0] {
-                    var b = d.bucket - d.bucket % w
-                    if d.bucket < 0 && d.bucket % w != 0 { b -= w }
-                    let key = RollKey(bucket: b, kind: UInt16(d.eventType) << 8 | UInt16(d.dimension), key: d.key)
-                    if let cur = sums[key] { sums[key] = (cur.0 + d.events, cur.1 + d.valueCents) }
-                    else { sums[key] = (d.events, d.valueCents) }
-                }
-                out[k].reserveCapacity(sums.count)
-                for (key, v) in sums where v.0 != 0 || v.1 != 0 {
-                    out[k].append(StatDelta(bucket: key.bucket, eventType: UInt8(key.kind >> 8), dimension: UInt8(key.kind & 0xFF),
-                                            key: key.key, events: v.0, valueCents: v.1))
-                }
-            }
-        }
         for t in 0..<tiers {
-            out[t].withUnsafeMutableBufferPointer { buf in
-                buf.sort { a, b in
-                    if a.bucket != b.bucket { return a.bucket < b.bucket }
-                    if a.eventType != b.eventType { return a.eventType < b.eventType }
-                    if a.dimension != b.dimension { return a.dimension < b.dimension }
-                    return a.key < b.key
-                }
+            out[t].sort { a, b in
+                if a.bucket != b.bucket { return a.bucket < b.bucket }
+                if a.eventType != b.eventType { return a.eventType < b.eventType }
+                if a.dimension != b.dimension { return a.dimension < b.dimension }
+                return a.key < b.key
             }
         }
         return out
     }
-}
-
-struct RollKey: Hashable {
-    var bucket: Int64
-    var kind: UInt16
-    var key: Int64
 }
