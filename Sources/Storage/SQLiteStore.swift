@@ -14,6 +14,10 @@ public final class SQLiteStore: IngestStore {
     public let db: Database
     public let tiers: [Tier]
     private var upserts: [Statement] = []
+    /// The same upsert over `SQLiteStore.rowsPerUpsert` rows at once: one statement step per
+    /// batch instead of per row.
+    private var batchUpserts: [Statement] = []
+    static let rowsPerUpsert = 64
     private var zeroDeletes: [Statement] = []
     private var pairGet: Statement!
     private var pairPut: Statement!
@@ -67,6 +71,12 @@ public final class SQLiteStore: IngestStore {
             }
             upserts.append(try db.prepare("""
                 INSERT INTO stat_\(t.name)(bucket, event_type, dim, key, events, value_cents) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(bucket, event_type, dim, key) DO UPDATE SET
+                    events = events + excluded.events, value_cents = value_cents + excluded.value_cents
+                """))
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: SQLiteStore.rowsPerUpsert).joined(separator: ", ")
+            batchUpserts.append(try db.prepare("""
+                INSERT INTO stat_\(t.name)(bucket, event_type, dim, key, events, value_cents) VALUES \(rows)
                 ON CONFLICT(bucket, event_type, dim, key) DO UPDATE SET
                     events = events + excluded.events, value_cents = value_cents + excluded.value_cents
                 """))
@@ -255,11 +265,27 @@ public final class SQLiteStore: IngestStore {
         let up = upserts[tier]
         let del = zeroDeletes[tier]
         var negatives: [Int] = []
-        for (i, d) in deltas.enumerated() {
+        let batch = batchUpserts[tier]
+        let n = SQLiteStore.rowsPerUpsert
+        var i = 0
+        while i + n <= deltas.count {
+            for j in 0..<n {
+                let d = deltas[i + j]
+                let p = Int32(j * 6)
+                batch.bind(p + 1, d.bucket); batch.bind(p + 2, Int64(d.eventType)); batch.bind(p + 3, Int64(d.dimension))
+                batch.bind(p + 4, d.key); batch.bind(p + 5, d.events); batch.bind(p + 6, d.valueCents)
+                if d.events < 0 { negatives.append(i + j) }
+            }
+            try batch.run()
+            i += n
+        }
+        while i < deltas.count {
+            let d = deltas[i]
             up.bind(1, d.bucket); up.bind(2, Int64(d.eventType)); up.bind(3, Int64(d.dimension)); up.bind(4, d.key)
             up.bind(5, d.events); up.bind(6, d.valueCents)
             try up.run()
             if d.events < 0 { negatives.append(i) }
+            i += 1
         }
         // Corrections can take a row to zero events: such rows are deleted, not kept as zero.
         for i in negatives {
