@@ -57,6 +57,29 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM stat_minute"), 0)
     }
 
+    func testBatchedUpsertsAcrossTheBatchBoundary() throws {
+        let s = try SQLiteStore(path: dir + "/s.db")
+        let n = SQLiteStore.rowsPerUpsert * 2 + 5
+        try s.begin()
+        var up: [StatDelta] = []
+        var down: [StatDelta] = []
+        for k in 0..<n {
+            up.append(StatDelta(bucket: 3600, eventType: 3, dimension: 0, key: Int64(k), events: 2, valueCents: 10))
+            // Every third key goes back to zero (deleted), the others to 1 event; some in full
+            // batches, some in the tail.
+            let zero = k % 3 == 0
+            down.append(StatDelta(bucket: 3600, eventType: 3, dimension: 0, key: Int64(k), events: zero ? -2 : -1, valueCents: zero ? -10 : -4))
+        }
+        _ = try s.applyStats(tier: 1, deltas: up)
+        _ = try s.applyStats(tier: 1, deltas: down)
+        try s.commit()
+        let zeroed = (0..<n).filter { $0 % 3 == 0 }.count
+        XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM stat_hour"), Int64(n - zeroed))
+        XCTAssertEqual(try s.db.scalarInt("SELECT SUM(events) FROM stats_hour"), Int64(n - zeroed))
+        XCTAssertEqual(try s.db.scalarInt("SELECT SUM(value_cents) FROM stats_hour"), Int64((n - zeroed) * 6))
+        XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM stat_hour WHERE events = 0"), 0)
+    }
+
     func testPairHashCollisionsGoToOverflow() throws {
         let s = try SQLiteStore(path: dir + "/s.db")
         let v1 = CountedView(time: 10, priceCents: 1, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 10)
