@@ -25,6 +25,11 @@ public final class SQLiteStore: IngestStore {
     private var overflowGet: Statement!
     private var overflowPut: Statement!
     private var overflowRows: Int64 = 0
+    /// New pairs waiting to be inserted `rowsPerUpsert` at a time. Every other pair read or
+    /// write, pruning and commit insert them first, so nothing ever reads around them.
+    private var newPairs: [(hash: Int64, offset: Int, length: Int, productId: Int64, view: CountedView)] = []
+    private var newPairSessions: [UInt8] = []
+    private var pairBatchPut: Statement!
 
     /// Opens (creating and migrating when needed) the store at `path`.
     public init(path: String, tiers: [Tier] = Tier.defaults, readOnly: Bool = false) throws {
@@ -86,6 +91,8 @@ public final class SQLiteStore: IngestStore {
         pairGet = try db.prepare("SELECT session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state WHERE pair = ?")
         pairPut = try db.prepare("INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)")
         pairUpdate = try db.prepare("UPDATE view_state SET t = ?, price_cents = ?, brand = ?, l1 = ?, l2 = ?, l3 = ?, last_seen = ? WHERE pair = ?")
+        let pairRows = Array(repeating: "(?,?,?,?,?,?,?,?,?,?)", count: SQLiteStore.rowsPerUpsert).joined(separator: ",")
+        pairBatchPut = try db.prepare("INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES \(pairRows)")
         overflowGet = try db.prepare("SELECT t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_overflow WHERE session = ? AND product_id = ?")
         overflowPut = try db.prepare("INSERT OR REPLACE INTO view_state_overflow(session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?)")
         overflowRows = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
@@ -198,17 +205,27 @@ public final class SQLiteStore: IngestStore {
     }
 
     public func hasPairState() throws -> Bool {
-        (try db.scalarInt("SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_overflow)") ?? 0) != 0
+        if !newPairs.isEmpty { return true }
+        return (try db.scalarInt("SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_overflow)") ?? 0) != 0
     }
 
     public func begin() throws { try db.execute("BEGIN IMMEDIATE") }
-    public func commit() throws { try db.execute("COMMIT") }
-    public func rollback() { if !db.isAutocommit { try? db.execute("ROLLBACK") } }
+    public func commit() throws {
+        if !newPairs.isEmpty { try flushNewPairs() }
+        try db.execute("COMMIT")
+    }
+
+    public func rollback() {
+        newPairs.removeAll(keepingCapacity: true)
+        newPairSessions.removeAll(keepingCapacity: true)
+        if !db.isAutocommit { try? db.execute("ROLLBACK") }
+    }
 
     // Location codes for PairLookup.
     private static let locNewMain = 0, locMain = 1, locOverflow = 2, locNewOverflow = 3
 
     public func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup {
+        if !newPairs.isEmpty { try flushNewPairs() }
         pairGet.bind(1, hash)
         defer { pairGet.reset() }
         if try pairGet.step() {
@@ -240,6 +257,13 @@ public final class SQLiteStore: IngestStore {
     }
 
     public func savePair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64, view v: CountedView, lookup: PairLookup) throws {
+        if lookup.location == SQLiteStore.locNewMain {
+            newPairs.append((hash, newPairSessions.count, session.count, productId, v))
+            newPairSessions.append(contentsOf: session)
+            if newPairs.count == SQLiteStore.rowsPerUpsert { try flushNewPairs() }
+            return
+        }
+        if !newPairs.isEmpty { try flushNewPairs() }
         if lookup.location == SQLiteStore.locOverflow || lookup.location == SQLiteStore.locNewOverflow {
             let s = overflowPut!
             s.bindBlobNoCopy(1, session); s.bind(2, productId); s.bind(3, v.time); s.bind(4, v.priceCents)
@@ -259,6 +283,28 @@ public final class SQLiteStore: IngestStore {
         s.bind(1, hash); s.bindBlobNoCopy(2, session); s.bind(3, productId); s.bind(4, v.time); s.bind(5, v.priceCents)
         s.bind(6, Int64(v.brand)); s.bind(7, Int64(v.l1)); s.bind(8, Int64(v.l2)); s.bind(9, Int64(v.l3)); s.bind(10, v.lastSeen)
         try s.run()
+    }
+
+    /// Inserts the buffered new pairs (a full batch in one statement, a tail row by row).
+    private func flushNewPairs() throws {
+        try newPairSessions.withUnsafeBufferPointer { all in
+            func bindRow(_ st: Statement, _ base: Int32, _ p: (hash: Int64, offset: Int, length: Int, productId: Int64, view: CountedView)) {
+                let v = p.view
+                st.bind(base + 1, p.hash)
+                st.bindBlobNoCopy(base + 2, UnsafeBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)]))
+                st.bind(base + 3, p.productId); st.bind(base + 4, v.time); st.bind(base + 5, v.priceCents)
+                st.bind(base + 6, Int64(v.brand)); st.bind(base + 7, Int64(v.l1)); st.bind(base + 8, Int64(v.l2))
+                st.bind(base + 9, Int64(v.l3)); st.bind(base + 10, v.lastSeen)
+            }
+            if newPairs.count == SQLiteStore.rowsPerUpsert {
+                for (j, p) in newPairs.enumerated() { bindRow(pairBatchPut, Int32(j * 10), p) }
+                try pairBatchPut.run()
+            } else {
+                for p in newPairs { bindRow(pairPut, 0, p); try pairPut.run() }
+            }
+        }
+        newPairs.removeAll(keepingCapacity: true)
+        newPairSessions.removeAll(keepingCapacity: true)
     }
 
     public func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int {
@@ -318,6 +364,7 @@ public final class SQLiteStore: IngestStore {
     }
 
     public func prunePairs(lastSeenBefore cutoff: Int64) throws -> Int {
+        if !newPairs.isEmpty { try flushNewPairs() }
         let st = try db.prepare("DELETE FROM view_state WHERE last_seen < ?")
         try st.bind([.int(cutoff)])
         try st.run()
