@@ -459,13 +459,13 @@ public final class Ingestor {
 
     private func flushStats(_ r: inout FileReport) throws {
         if stats.count == 0 { return }
-        let perTier = stats.drain(tiers: tierWidths.count)
-        for (ti, deltas) in perTier.enumerated() where !deltas.isEmpty {
-            if options.dryRun {
-                r.statRowsChanged += Int64(deltas.count)
-            } else {
-                r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas))
-            }
+        if options.dryRun {
+            // Counted, not written: no need to sort.
+            r.statRowsChanged += Int64(stats.discard())
+            return
+        }
+        for (ti, deltas) in stats.drain(tiers: tierWidths.count).enumerated() where !deltas.isEmpty {
+            r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas))
         }
     }
 }
@@ -477,5 +477,5 @@ func monotonicSeconds() -> Double {
 }
 
 extension StatsAccumulator {
-    func reset() { _ = drain(tiers: 256) }
+    func reset() { _ = discard() }
 }

@@ -97,6 +97,17 @@ final class StatsAccumulator {
         }
     }
 
+    /// Empties the table and returns how many non-zero deltas it held (a dry run's count).
+    func discard() -> Int {
+        var n = 0
+        for i in 0..<cap where slots[i].hi != StatsAccumulator.empty {
+            if slots[i].ev != 0 || slots[i].val != 0 { n += 1 }
+            slots[i].hi = StatsAccumulator.empty
+        }
+        count = 0
+        return n
+    }
+
     /// Returns the non-zero deltas per tier, each sorted by (bucket, event type, dimension, key),
     /// and empties the table.
     func drain(tiers: Int) -> [[StatDelta]] {
@@ -122,3 +133,4 @@ final class StatsAccumulator {
         return out
     }
 }
+
