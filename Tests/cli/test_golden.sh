@@ -7,6 +7,7 @@ out=$("$SELLOCLI" ingest --db "$d/s.db" --summary-json "$d/sum.json" "$OCT" 2>&1
 assert_eq "oct ingest exit" 0 "$code"
 assert_contains "summary reconciles" "$out" "rows read 17434 = accepted 17434 + rejected 0"
 assert_contains "views deduped" "$out" "views deduped 4761"
+assert_not_contains "no progress bar when stderr is not a terminal" "$out" "ETA"
 stats_dump "$d/s.db" > "$d/dump.csv"
 zcat "$ROOT/Tests/golden/rees46-2019-oct-head17k.stats.csv.gz" > "$d/golden.csv"
 assert_files_equal "oct stats equal the committed golden dump" "$d/golden.csv" "$d/dump.csv"
