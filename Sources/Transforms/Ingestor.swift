@@ -80,10 +80,7 @@ public final class Ingestor {
     /// Category code (or `\u{1}` + category id) -> index into `levels`.
     private var categoryCache = Interner()
     private var levels: [(Int32, Int32, Int32)] = []
-    /// One accumulator per tier: wider tiers have far fewer keys, so they fill (and are
-    /// written) far less often than the minute tier, and each of their rows is upserted fewer
-    /// times per file.
-    private let tierStats: [StatsAccumulator]
+    private let stats: StatsAccumulator
     private let pending: PendingViews
     private let tierWidths: [Int64]
     private var pidText = [UInt8](repeating: 0, count: 24)
@@ -104,7 +101,7 @@ public final class Ingestor {
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
         tierWidths = widths
-        tierStats = options.tiers.indices.map { i in StatsAccumulator(limit: max(1 << 12, options.statsBatch >> (i == 0 ? 0 : min(i + 1, 3)))) }
+        stats = StatsAccumulator(limit: options.statsBatch)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
         keys = Interner(capacity: max(4096, loaded.count * 2))
@@ -112,9 +109,6 @@ public final class Ingestor {
         lastPruneCutoff = try store.lastPruneCutoff()
         if try !store.hasPairState() { written = BloomFilter() }
     }
-
-    /// The text of a dictionary id.
-    public func keyText(_ id: Int32) -> String { keys.string(id) }
 
     // MARK: one file
 
@@ -235,14 +229,14 @@ public final class Ingestor {
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             keys.truncate(to: keyMark); resetCategoryCache()
-            for acc in tierStats { acc.reset() }; pending.clear()
+            stats.reset(); pending.clear()
             r.status = .failed
             r.error = e.description
         } catch {
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             keys.truncate(to: keyMark); resetCategoryCache()
-            for acc in tierStats { acc.reset() }; pending.clear()
+            stats.reset(); pending.clear()
             throw error
         }
         r.seconds = monotonicSeconds() - started
@@ -312,7 +306,7 @@ public final class Ingestor {
                 } else {
                     contribute(et, t, price, pid, brand, l1, l2, l3, 1)
                 }
-                try flushFullTiers(&r)
+                if stats.isFull { try flushStats(&r) }
                 continue loop
             }
             if case .rejected = outcome { read += 1 }
@@ -350,7 +344,6 @@ public final class Ingestor {
             var b = t - t % w
             if t < 0 && t % w != 0 { b -= w }
             let base = UInt64(bitPattern: b) << 24 | UInt64(ti) << 16 | UInt64(et) << 8
-            let stats = tierStats[ti]
             stats.add(hi: base, key: pid, events: sign, value: value)
             stats.add(hi: base | 1, key: Int64(brand), events: sign, value: value)
             stats.add(hi: base | 2, key: Int64(l1), events: sign, value: value)
@@ -457,30 +450,20 @@ public final class Ingestor {
                     written?.insert(e.hash)
                 }
             }
-            try flushFullTiers(&r)
+            if stats.isFull { try flushStats(&r) }
         }
     }
 
-    @inline(__always)
-    private func flushFullTiers(_ r: inout FileReport) throws {
-        for ti in 0..<tierStats.count where tierStats[ti].isFull { try flushStats(&r, tier: ti) }
-    }
-
-    /// Writes every tier's sums (the end of a file).
     private func flushStats(_ r: inout FileReport) throws {
-        for ti in 0..<tierStats.count { try flushStats(&r, tier: ti) }
-    }
-
-    private func flushStats(_ r: inout FileReport, tier ti: Int) throws {
-        let stats = tierStats[ti]
         if stats.count == 0 { return }
         if options.dryRun {
             // Counted, not written: no need to sort.
             r.statRowsChanged += Int64(stats.discard())
             return
         }
-        let deltas = stats.drain(tiers: ti + 1)[ti]
-        if !deltas.isEmpty { r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas)) }
+        for (ti, deltas) in stats.drain(tiers: tierWidths.count).enumerated() where !deltas.isEmpty {
+            r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas))
+        }
     }
 }
 
