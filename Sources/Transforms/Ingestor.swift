@@ -46,6 +46,18 @@ public struct FileReport: Sendable {
     public var seconds: Double = 0
     public var rowsRejected: Int64 { rejected.reduce(0, +) }
     public init(path: String) { self.path = path }
+
+    /// A file whose content is already in the ledger.
+    static func skipped(path: String, sha256: String, bytes: Int64, format: InputFormat, duplicateOf: String, seconds: Double) -> FileReport {
+        var r = FileReport(path: path)
+        r.status = .skipped
+        r.sha256 = sha256
+        r.bytes = bytes
+        r.format = format
+        r.duplicateOf = duplicateOf
+        r.seconds = seconds
+        return r
+    }
 }
 
 /// Receives rejected rows. Contract: rows between `beginFile` and `commitFile` become durable
@@ -128,13 +140,8 @@ public final class Ingestor {
                         try source.drainRaw()
                         let sha = source.sha256Hex()
                         if sha == prior.sha256 {
-                            var report = FileReport(path: path)
-                            report.status = .skipped
-                            report.sha256 = sha
-                            report.bytes = source.bytesRead
-                            report.duplicateOf = prior.path
-                            report.seconds = monotonicSeconds() - started
-                            return report
+                            return .skipped(path: path, sha256: sha, bytes: source.bytesRead, format: .auto,
+                                            duplicateOf: prior.path, seconds: monotonicSeconds() - started)
                         }
                         // Changed in place with the same size and mtime: read it again from the start.
                         return try ingestFresh(path: path, source: ByteSource(path: path), total: total, mtime: mtime, started: started)
@@ -177,31 +184,21 @@ public final class Ingestor {
             if r.rowsRead >= options.minRowsForRejectRate && Double(r.rowsRejected) > options.maxRejectRate * Double(r.rowsRead) {
                 throw TransformsError.tooManyRejects(file: path, rejected: r.rowsRejected, read: r.rowsRead, maxRate: options.maxRejectRate)
             }
+            /// Undoes everything this file did (store, rejects, new dictionary keys).
+            func discardFile() {
+                store.rollback(); inTransaction = false
+                rejects?.abortFile(); rejectsOpen = false
+                keys.truncate(to: keyMark); resetCategoryCache()
+            }
             if let prior = try store.ledgerEntry(sha256: r.sha256) {
                 // Same content already ingested (maybe under another name): nothing counts twice.
-                store.rollback(); inTransaction = false
-                rejects?.abortFile(); rejectsOpen = false
-                keys.truncate(to: keyMark); resetCategoryCache()
-                var skipped = FileReport(path: path)
-                skipped.status = .skipped
-                skipped.sha256 = r.sha256
-                skipped.bytes = r.bytes
-                skipped.format = r.format
-                skipped.duplicateOf = prior.path
-                skipped.seconds = monotonicSeconds() - started
-                return skipped
+                discardFile()
+                return .skipped(path: path, sha256: r.sha256, bytes: r.bytes, format: r.format,
+                                duplicateOf: prior.path, seconds: monotonicSeconds() - started)
             }
-            if r.status == .empty {
-                store.rollback(); inTransaction = false
-                rejects?.abortFile(); rejectsOpen = false
-                r.seconds = monotonicSeconds() - started
-                return r
-            }
-            if options.dryRun {
-                store.rollback(); inTransaction = false
-                rejects?.abortFile(); rejectsOpen = false
-                keys.truncate(to: keyMark); resetCategoryCache()
-                r.status = .ingested
+            if r.status == .empty || options.dryRun {
+                discardFile()
+                if r.status != .empty { r.status = .ingested }
                 r.seconds = monotonicSeconds() - started
                 return r
             }
