@@ -40,3 +40,15 @@ extension Dimension: ExpressibleByArgument {
 }
 
 extension InputFormat: ExpressibleByArgument {}
+
+/// `--event`: one of the retail event types, checked once for every subcommand.
+struct EventOption: ParsableArguments {
+    @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.")
+    var event: String = "purchase"
+
+    func validate() throws {
+        if !ValueParsers.eventTypeNames.contains(event) {
+            throw ValidationError("--event must be one of \(ValueParsers.eventTypeNames.joined(separator: ", "))")
+        }
+    }
+}

@@ -23,22 +23,18 @@ struct Series: ParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.") var event: String = "purchase"
+    @OptionGroup var eventOption: EventOption
     @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .category_l1Default
     @Option(name: .long, help: "Only this key of the dimension.") var key: String?
     @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
     @OptionGroup var range: RangeOptions
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        if !ValueParsers.eventTypeNames.contains(event) { throw ValidationError("--event must be one of \(ValueParsers.eventTypeNames.joined(separator: ", "))") }
-    }
-
     func run() throws {
         let (from, to) = try range.resolved()
         do {
             let s = try SQLiteStore(path: store.path, readOnly: true)
-            let t = try s.series(StatsQuery(eventType: event, dimension: dim, tier: tier, from: from, to: to, key: key))
+            let t = try s.series(StatsQuery(eventType: eventOption.event, dimension: dim, tier: tier, from: from, to: to, key: key))
             ResultWriter(format: output.resolved).write(t)
         } catch {
             throw fail(error)

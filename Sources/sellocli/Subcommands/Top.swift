@@ -28,7 +28,7 @@ struct Top: ParsableCommand {
     enum By: String, ExpressibleByArgument { case value, events }
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .long, help: "Event type: view, cart, remove_from_cart or purchase.") var event: String = "purchase"
+    @OptionGroup var eventOption: EventOption
     @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .brand
     @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
     @OptionGroup var range: RangeOptions
@@ -38,14 +38,13 @@ struct Top: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
-        if !ValueParsers.eventTypeNames.contains(event) { throw ValidationError("--event must be one of \(ValueParsers.eventTypeNames.joined(separator: ", "))") }
     }
 
     func run() throws {
         let (from, to) = try range.resolved()
         do {
             let s = try SQLiteStore(path: store.path, readOnly: true)
-            let t = try s.top(StatsQuery(eventType: event, dimension: dim, tier: tier, from: from, to: to), byValue: by == .value, limit: limit)
+            let t = try s.top(StatsQuery(eventType: eventOption.event, dimension: dim, tier: tier, from: from, to: to), byValue: by == .value, limit: limit)
             ResultWriter(format: output.resolved).write(t)
         } catch {
             throw fail(error)
