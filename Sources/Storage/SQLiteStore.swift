@@ -31,8 +31,12 @@ public final class SQLiteStore: IngestStore {
     private var newPairSessions: [UInt8] = []
     private var pairBatchPut: Statement!
 
+    /// The page cache of a writing connection, in MiB: the stats upserts' working set (the
+    /// right edge of each tier's B-tree) should fit (measured in BENCHMARKS.md).
+    public static let defaultCacheMiB = 96
+
     /// Opens (creating and migrating when needed) the store at `path`.
-    public init(path: String, tiers: [Tier] = Tier.defaults, readOnly: Bool = false) throws {
+    public init(path: String, tiers: [Tier] = Tier.defaults, readOnly: Bool = false, cacheMiB: Int = SQLiteStore.defaultCacheMiB) throws {
         self.tiers = tiers
         if readOnly {
             var st = stat()
@@ -47,10 +51,10 @@ public final class SQLiteStore: IngestStore {
         }
         try db.execute("PRAGMA journal_mode = WAL")
         try db.execute("PRAGMA synchronous = NORMAL")
-        try db.execute("PRAGMA cache_size = -131072")  // 128 MiB: upserts stay in memory
+        try db.execute("PRAGMA cache_size = -\(max(1, cacheMiB) * 1024)")
         try db.execute("PRAGMA temp_store = MEMORY")
         try SQLiteStore.migrator.migrate(db)
-        for (i, t) in tiers.enumerated() {
+        for t in tiers {
             guard t.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !t.name.isEmpty else {
                 throw StorageError.schema("tier name \(t.name) must be letters, digits and _")
             }
@@ -67,7 +71,7 @@ public final class SQLiteStore: IngestStore {
                     JOIN event_types e ON e.id = s.event_type
                     JOIN dimensions d ON d.id = s.dim
                     LEFT JOIN keys k ON s.dim <> 0 AND k.id = s.key;
-                INSERT INTO tiers(id, name, width) VALUES (\(i), '\(t.name)', \(t.width))
+                INSERT INTO tiers(name, width) VALUES ('\(t.name)', \(t.width))
                     ON CONFLICT(name) DO NOTHING;
                 """)
             let width = try db.scalarInt("SELECT width FROM tiers WHERE name = ?", [.text(t.name)])

@@ -13,10 +13,14 @@ public struct IngestOptions: Sendable {
     public var tiers: [Tier] = Tier.defaults
     /// Everything but the store write: the transaction is rolled back and stats are only counted.
     public var dryRun = false
-    /// Entries summed in memory before a write to the store.
-    public var statsBatch = 1 << 20
+    /// Entries summed in memory before a write to the store (two batches may be in flight).
+    public var statsBatch = 1 << 19
     /// (session, product) pairs held in memory before they are resolved against the store.
-    public var pairBatch = 1 << 19
+    /// Sized to hold about a day of the benchmark's pairs, so evicted pairs are mostly past the
+    /// dedupe horizon and need no store write (BENCHMARKS.md).
+    public var pairBatch = 3 << 18
+    /// The same for a dry run, which keeps no store cache and gains most from fewer evictions.
+    public static let dryRunPairBatch = 1 << 20
     /// How far the data clock moves between two prunings of the dedupe state.
     public var pruneEvery: Int64 = 6 * 3600
     public init() {}
@@ -94,6 +98,11 @@ public final class Ingestor {
     private var levels: [(Int32, Int32, Int32)] = []
     private let stats: StatsAccumulator
     private let pending: PendingViews
+    /// Stats upserts and new dedupe state are written on this second thread while reading goes
+    /// on; every other store call waits for it (`worker.sync`). See `StoreWorker`.
+    private let worker: StoreWorker
+    /// Dedupe-state rows pruned by queued jobs, collected at the end of each file.
+    private let pruned = Counter()
     private let tierWidths: [Int64]
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
@@ -114,6 +123,8 @@ public final class Ingestor {
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
         tierWidths = widths
         stats = StatsAccumulator(limit: options.statsBatch)
+        // Two batches in flight: the store thread writes one while the next is being summed.
+        worker = StoreWorker(maxStatsWeight: 2 * options.statsBatch)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
         keys = Interner(capacity: max(4096, loaded.count * 2))
@@ -136,7 +147,7 @@ public final class Ingestor {
                     total = Int64(st.st_size)
                     mtime = Int64(st.st_mtim.tv_sec)
                     // Same path, size and mtime as a ledger entry: confirm by content hash alone.
-                    if let prior = try store.ledgerEntry(path: path, size: Int64(st.st_size), mtime: mtime) {
+                    if let prior = try worker.sync({ try store.ledgerEntry(path: path, size: Int64(st.st_size), mtime: mtime) }) {
                         try source.drainRaw()
                         let sha = source.sha256Hex()
                         if sha == prior.sha256 {
@@ -165,16 +176,19 @@ public final class Ingestor {
         do {
             let reader = try RecordReader(source: source, format: options.format)
             r.format = reader.format
-            let watermark = try store.watermark()
+            let watermark = try worker.sync { try store.watermark() }
             let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
             runningMax = watermark ?? Int64.min
-            try store.begin()
+            try worker.sync { try store.begin() }
             inTransaction = true
             try rejects?.beginFile(path)
             rejectsOpen = rejects != nil
             try readRows(reader, &r, lateCutoff: lateCutoff, total: total)
             try resolvePending(&r, lateCutoff: lateCutoff, all: true)
             try flushStats(&r)
+            // Every write of this file is done (or has failed) before anything is decided.
+            try worker.drain()
+            r.pairsPruned += pruned.take()
             try source.drainRaw()
             r.sha256 = source.sha256Hex()
             r.bytes = source.bytesRead
@@ -186,6 +200,7 @@ public final class Ingestor {
             }
             /// Undoes everything this file did (store, rejects, new dictionary keys).
             func discardFile() {
+                worker.drainDiscardingError(); _ = pruned.take()
                 store.rollback(); inTransaction = false
                 rejects?.abortFile(); rejectsOpen = false
                 keys.truncate(to: keyMark); resetCategoryCache()
@@ -208,7 +223,9 @@ public final class Ingestor {
             if let maxT = r.maxTime {
                 let newWatermark = max(watermark ?? maxT, maxT)
                 if newWatermark != watermark { try store.setWatermark(newWatermark) }
-                r.pairsPruned = Int64(try pruneIfDue(watermark: newWatermark))
+                try pruneIfDue(watermark: newWatermark)
+                try worker.drain()
+                r.pairsPruned += pruned.take()
             }
             try store.recordFile(LedgerEntry(
                 sha256: r.sha256, path: path, size: r.bytes, mtime: mtime, rowsRead: r.rowsRead, rowsAccepted: r.rowsAccepted,
@@ -223,6 +240,7 @@ public final class Ingestor {
             inTransaction = false
             r.status = .ingested
         } catch let e as TransformsError {
+            worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             keys.truncate(to: keyMark); resetCategoryCache()
@@ -230,6 +248,7 @@ public final class Ingestor {
             r.status = .failed
             r.error = e.description
         } catch {
+            worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             keys.truncate(to: keyMark); resetCategoryCache()
@@ -249,12 +268,14 @@ public final class Ingestor {
 
     /// Expires dedupe state once the cutoff has moved `pruneEvery` since the last pruning (a
     /// full scan of the state, so not on every small file; state lives up to that much longer).
-    private func pruneIfDue(watermark: Int64) throws -> Int {
-        guard options.dedupeHorizon > 0 else { return 0 }
+    /// (Queued on the state lane; the count reaches `pruned`.)
+    private func pruneIfDue(watermark: Int64) throws {
+        guard options.dedupeHorizon > 0 else { return }
         let cutoff = watermark - options.dedupeHorizon
-        if let last = lastPruneCutoff, cutoff - last < options.pruneEvery { return 0 }
+        if let last = lastPruneCutoff, cutoff - last < options.pruneEvery { return }
         lastPruneCutoff = cutoff
-        return try store.prunePairs(lastSeenBefore: cutoff)
+        let target = store, counter = pruned
+        worker.async(.state) { counter.add(try target.prunePairs(lastSeenBefore: cutoff)) }
     }
 
 
@@ -298,7 +319,7 @@ public final class Ingestor {
                         if maxT > runningMax { runningMax = maxT }
                         try resolvePending(&r, lateCutoff: lateCutoff, all: false)
                         // Long files: expire state as the data clock moves, not only at the end.
-                        r.pairsPruned += Int64(try pruneIfDue(watermark: runningMax))
+                        try pruneIfDue(watermark: runningMax)
                     }
                 } else {
                     contribute(et, t, price, pid, brand, l1, l2, l3, 1)
@@ -412,43 +433,103 @@ public final class Ingestor {
         // State for pairs last seen beyond the horizon would be pruned at once: not written.
         let keepFrom = runningMax == Int64.min ? Int64.min : runningMax - options.dedupeHorizon
         let count = all ? pending.entries.count : max(1, pending.entries.count / 2)
+        // A dry run's last resolution needs no state written: the transaction is rolled back.
+        let save = !(all && options.dryRun)
+        var chunk = PairChunk()
         try pending.evict(coldest: count) { e, session in
-            let h = Int64(bitPattern: e.hash)
-            let found: PairLookup
-            if let w = written, !w.mightContain(e.hash) {
-                found = PairLookup(view: nil, location: 0)
-            } else {
-                found = try store.lookupPair(hash: h, session: session, productId: e.productId)
+            chunk.entries.append(e)
+            chunk.sessions.append(session)
+            if chunk.entries.count == PairChunk.size {
+                try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
             }
+        }
+        try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
+    }
+
+    /// Evicted pairs resolved together: one wait for the store's lookups, one queued write.
+    private struct PairChunk {
+        static let size = 1 << 15
+        var entries: [PendingViews.Entry] = []
+        /// Session text in the pending map's arena (valid while the eviction runs).
+        var sessions: [UnsafeBufferPointer<UInt8>] = []
+        var found: [PairLookup] = []
+    }
+
+    /// New or changed dedupe state, handed to the store thread (owns its session text).
+    private final class PairWrites {
+        var rows: [(hash: Int64, productId: Int64, view: CountedView, lookup: PairLookup, offset: Int, length: Int)] = []
+        var text: [UInt8] = []
+        func add(_ hash: Int64, _ productId: Int64, _ view: CountedView, _ lookup: PairLookup, _ session: UnsafeBufferPointer<UInt8>) {
+            rows.append((hash, productId, view, lookup, text.count, session.count))
+            text.append(contentsOf: session)
+        }
+    }
+
+    private func resolve(_ chunk: inout PairChunk, _ r: inout FileReport, lateCutoff: Int64, keepFrom: Int64, save: Bool) throws {
+        let n = chunk.entries.count
+        if n == 0 { return }
+        chunk.found = [PairLookup](repeating: PairLookup(view: nil, location: 0), count: n)
+        // A pair absent from the filter of written pairs cannot be in the store: no lookup.
+        let asks = (0..<n).filter { written?.mightContain(chunk.entries[$0].hash) ?? true }
+        if !asks.isEmpty {
+            let q = asks.map { (hash: Int64(bitPattern: chunk.entries[$0].hash), session: chunk.sessions[$0], productId: chunk.entries[$0].productId) }
+            let target = store
+            // The session pointers stay valid: this thread waits, and the arena moves only later.
+            let answers = try worker.await(.state) { try q.map { try target.lookupPair(hash: $0.hash, session: $0.session, productId: $0.productId) } }
+            for (k, i) in asks.enumerated() { chunk.found[i] = answers[k] }
+        }
+        let writes = PairWrites()
+        for i in 0..<n {
+            let e = chunk.entries[i]
+            let found = chunk.found[i]
+            let h = Int64(bitPattern: e.hash)
             if var stored = found.view {
                 if better(e.view, stored) {
                     let v = stored
                     contribute(ValueParsers.view, v.time, v.priceCents, e.productId, v.brand, v.l1, v.l2, v.l3, -1)
-                    var n = e.view
-                    contribute(ValueParsers.view, n.time, n.priceCents, e.productId, n.brand, n.l1, n.l2, n.l3, 1)
-                    n.lastSeen = max(n.lastSeen, v.lastSeen)
+                    var nv = e.view
+                    contribute(ValueParsers.view, nv.time, nv.priceCents, e.productId, nv.brand, nv.l1, nv.l2, nv.l3, 1)
+                    nv.lastSeen = max(nv.lastSeen, v.lastSeen)
                     r.corrections += 1
                     r.viewsDeduped += e.views
-                    try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+                    if save { writes.add(h, e.productId, nv, found, chunk.sessions[i]) }
                 } else {
                     r.viewsDeduped += e.views
-                    if e.view.lastSeen > stored.lastSeen {
+                    if save && e.view.lastSeen > stored.lastSeen {
                         stored.lastSeen = e.view.lastSeen
-                        try store.savePair(hash: h, session: session, productId: e.productId, view: stored, lookup: found)
+                        writes.add(h, e.productId, stored, found, chunk.sessions[i])
                     }
                 }
             } else {
-                let n = e.view
-                if n.time < lateCutoff { r.lateViews += 1 }
-                contribute(ValueParsers.view, n.time, n.priceCents, e.productId, n.brand, n.l1, n.l2, n.l3, 1)
+                let nv = e.view
+                if nv.time < lateCutoff { r.lateViews += 1 }
+                contribute(ValueParsers.view, nv.time, nv.priceCents, e.productId, nv.brand, nv.l1, nv.l2, nv.l3, 1)
                 r.viewsDeduped += e.views - 1
-                if n.lastSeen >= keepFrom {
-                    try store.savePair(hash: h, session: session, productId: e.productId, view: n, lookup: found)
+                if save && nv.lastSeen >= keepFrom {
+                    writes.add(h, e.productId, nv, found, chunk.sessions[i])
                     written?.insert(e.hash)
                 }
             }
             if stats.isFull { try flushStats(&r) }
         }
+        chunk.entries.removeAll(keepingCapacity: true)
+        chunk.sessions.removeAll(keepingCapacity: true)
+        if writes.rows.isEmpty { return }
+        let target = store
+        worker.async(.state) {
+            try writes.text.withUnsafeBufferPointer { text in
+                for w in writes.rows {
+                    try target.savePair(hash: w.hash, session: UnsafeBufferPointer(rebasing: text[w.offset..<(w.offset + w.length)]),
+                                       productId: w.productId, view: w.view, lookup: w.lookup)
+                }
+            }
+        }
+    }
+
+    /// Deltas on their way to the store thread (shared by its jobs, freed after the last).
+    private final class DeltaBatch {
+        var tiers: [[StatDelta]]
+        init(_ t: [[StatDelta]]) { tiers = t }
     }
 
     private func flushStats(_ r: inout FileReport) throws {
@@ -458,10 +539,32 @@ public final class Ingestor {
             r.statRowsChanged += Int64(stats.discard())
             return
         }
-        for (ti, deltas) in stats.drain(tiers: tierWidths.count).enumerated() where !deltas.isEmpty {
-            r.statRowsChanged += Int64(try store.applyStats(tier: ti, deltas: deltas))
+        // Sorted here: the store thread has the larger share of the work.
+        let batch = DeltaBatch(stats.drain(tiers: tierWidths.count))
+        let target = store
+        // Small jobs, so a dedupe-state lookup never waits long behind them.
+        let piece = 1 << 14
+        for ti in batch.tiers.indices {
+            let n = batch.tiers[ti].count
+            r.statRowsChanged += Int64(n)
+            var lo = 0
+            while lo < n {
+                let hi = min(n, lo + piece)
+                let range = lo..<hi
+                worker.async(.stats, weight: range.count) {
+                    _ = try target.applyStats(tier: ti, deltas: Array(batch.tiers[ti][range]))
+                }
+                lo = hi
+            }
         }
     }
+}
+
+/// A count shared with jobs on the store thread (read after `drain`).
+final class Counter {
+    private var value: Int64 = 0
+    func add(_ n: Int) { value += Int64(n) }
+    func take() -> Int64 { defer { value = 0 }; return value }
 }
 
 func monotonicSeconds() -> Double {

@@ -8,12 +8,13 @@ import Glibc
 /// Contract: bounded by `limit` pairs; the owner resolves and clears it when full and at the end
 /// of every file.
 final class PendingViews {
+    /// 72 bytes: a million pending pairs cost about 110 MB with their session text and table.
     struct Entry {
         var hash: UInt64
-        var sessionOffset: Int
-        var sessionLength: Int
         var productId: Int64
         var view: CountedView
+        var sessionOffset: UInt32
+        var sessionLength: UInt32
         var views: Int64
     }
 
@@ -47,7 +48,7 @@ final class PendingViews {
     }
 
     func session(_ e: Entry) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: arena + e.sessionOffset, count: e.sessionLength)
+        UnsafeBufferPointer(start: arena + Int(e.sessionOffset), count: Int(e.sessionLength))
     }
 
     /// Adds a view of a pair not yet pending and returns nil, or returns the index of the pair's
@@ -60,12 +61,13 @@ final class PendingViews {
             let v = table[slot]
             if v == 0 { break }
             let i = Int(v - 1)
-            if entries[i].hash == h && entries[i].productId == productId && entries[i].sessionLength == n
-                && memcmp(arena + entries[i].sessionOffset, p, n) == 0 {
+            if entries[i].hash == h && entries[i].productId == productId && Int(entries[i].sessionLength) == n
+                && memcmp(arena + Int(entries[i].sessionOffset), p, n) == 0 {
                 return i
             }
             slot = (slot + 1) & mask
         }
+        precondition(arenaUsed + n < Int(UInt32.max), "pending session text above 4 GiB")
         if arenaUsed + n > arenaCap {
             // A pathological session length: grow rather than fail.
             let nc = max(arenaCap * 2, arenaUsed + n)
@@ -76,7 +78,7 @@ final class PendingViews {
             arenaCap = nc
         }
         (arena + arenaUsed).update(from: p, count: n)
-        entries.append(Entry(hash: h, sessionOffset: arenaUsed, sessionLength: n, productId: productId, view: view, views: 1))
+        entries.append(Entry(hash: h, productId: productId, view: view, sessionOffset: UInt32(arenaUsed), sessionLength: UInt32(n), views: 1))
         arenaUsed += n
         table[slot] = Int32(entries.count)
         return nil
@@ -98,9 +100,14 @@ final class PendingViews {
 
     /// Removes the `count` least recently seen entries and hands them over in hash order (the
     /// store's key order); keeps the rest. With `count >= entries.count` it empties the map.
-    func evict(coldest count: Int, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+    /// `ordered: false` hands them over in any order (when the store is not touched).
+    func evict(coldest count: Int, ordered: Bool = true, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         if count >= entries.count {
-            for i in PendingViews.hashOrder(entries, entries.indices) { try body(entries[i], session(entries[i])) }
+            if ordered {
+                for i in PendingViews.hashOrder(entries, entries.indices) { try body(entries[i], session(entries[i])) }
+            } else {
+                for e in entries { try body(e, session(e)) }
+            }
             clear()
             return
         }
@@ -108,27 +115,36 @@ final class PendingViews {
         var times = entries.map(\.view.lastSeen)
         times.sort()
         let cutoff = times[count - 1]
+        times = []
         var out: [Int] = []
         out.reserveCapacity(count)
         for i in entries.indices where entries[i].view.lastSeen <= cutoff { out.append(i) }
-        for i in PendingViews.hashOrder(entries, out) { try body(entries[i], session(entries[i])) }
-        // Compact the survivors into a fresh arena and table.
-        let kept = entries.filter { $0.view.lastSeen > cutoff }
-        let newArena = UnsafeMutablePointer<UInt8>.allocate(capacity: arenaCap)
-        var used = 0
-        entries.removeAll(keepingCapacity: true)
-        table.update(repeating: 0, count: mask + 1)
-        for var e in kept {
-            (newArena + used).update(from: arena + e.sessionOffset, count: e.sessionLength)
-            e.sessionOffset = used
-            used += e.sessionLength
-            entries.append(e)
-            var slot = Int(truncatingIfNeeded: e.hash) & mask
-            while table[slot] != 0 { slot = (slot + 1) & mask }
-            table[slot] = Int32(entries.count)
+        if ordered {
+            for i in PendingViews.hashOrder(entries, out) { try body(entries[i], session(entries[i])) }
+        } else {
+            for i in out { try body(entries[i], session(entries[i])) }
         }
-        arena.deallocate()
-        arena = newArena
+        out = []
+        // Compact the survivors in place: entries keep their order and arena offsets grow with
+        // it, so every move goes to a lower address and never overwrites a survivor not yet moved.
+        var used = 0
+        var kept = 0
+        table.update(repeating: 0, count: mask + 1)
+        entries.withUnsafeMutableBufferPointer { b in
+            for i in 0..<b.count where b[i].view.lastSeen > cutoff {
+                var e = b[i]
+                let n = Int(e.sessionLength)
+                if Int(e.sessionOffset) != used { memmove(arena + used, arena + Int(e.sessionOffset), n) }
+                e.sessionOffset = UInt32(used)
+                used += n
+                b[kept] = e
+                kept += 1
+                var slot = Int(truncatingIfNeeded: e.hash) & mask
+                while table[slot] != 0 { slot = (slot + 1) & mask }
+                table[slot] = Int32(kept)
+            }
+        }
+        entries.removeLast(entries.count - kept)
         arenaUsed = used
     }
 

@@ -37,8 +37,17 @@ public enum Dimension: UInt8, CaseIterable, Sendable {
 public struct Tier: Sendable, Equatable {
     public var name: String
     public var width: Int64
-    public init(name: String, width: Int64) { self.name = name; self.width = width }
+    /// How long (seconds of event time behind the watermark) its buckets are meant to be kept;
+    /// nil = unlimited. A policy value: nothing in this module prunes by it.
+    public var retention: Int64?
+    public init(name: String, width: Int64, retention: Int64? = nil) {
+        self.name = name; self.width = width; self.retention = retention
+    }
     public static let defaults = [Tier(name: "minute", width: 60), Tier(name: "hour", width: 3600), Tier(name: "day", width: 86400)]
+    /// `defaults` with the default retention policy: minute 24 h, hour 31 days, day unlimited.
+    public static let defaultPolicy = [Tier(name: "minute", width: 60, retention: 86400),
+                                       Tier(name: "hour", width: 3600, retention: 31 * 86400),
+                                       Tier(name: "day", width: 86400, retention: nil)]
 }
 
 /// Sums deltas in memory before they reach the store (an open-addressing hash table).
@@ -111,6 +120,14 @@ final class StatsAccumulator {
     /// Returns the non-zero deltas per tier, each sorted by (bucket, event type, dimension, key),
     /// and empties the table.
     func drain(tiers: Int) -> [[StatDelta]] {
+        var out = drainUnsorted(tiers: tiers)
+        for t in 0..<tiers { StatsAccumulator.sort(&out[t]) }
+        return out
+    }
+
+    /// The non-zero deltas per tier in table order; empties the table. (The sort, the costly part,
+    /// can then run on another thread.)
+    func drainUnsorted(tiers: Int) -> [[StatDelta]] {
         var out = [[StatDelta]](repeating: [], count: tiers)
         for i in 0..<cap where slots[i].hi != StatsAccumulator.empty {
             let e = slots[i]
@@ -122,15 +139,16 @@ final class StatsAccumulator {
             slots[i].hi = StatsAccumulator.empty
         }
         count = 0
-        for t in 0..<tiers {
-            out[t].sort { a, b in
-                if a.bucket != b.bucket { return a.bucket < b.bucket }
-                if a.eventType != b.eventType { return a.eventType < b.eventType }
-                if a.dimension != b.dimension { return a.dimension < b.dimension }
-                return a.key < b.key
-            }
-        }
         return out
     }
-}
 
+    /// Sorts deltas into the store's key order (bucket, event type, dimension, key).
+    static func sort(_ d: inout [StatDelta]) {
+        d.sort { a, b in
+            if a.bucket != b.bucket { return a.bucket < b.bucket }
+            if a.eventType != b.eventType { return a.eventType < b.eventType }
+            if a.dimension != b.dimension { return a.dimension < b.dimension }
+            return a.key < b.key
+        }
+    }
+}
