@@ -37,6 +37,8 @@ let package = Package(
         ),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Transforms"]),
+        // The executable's own code (config loading and parsing), through @testable import.
+        .testTarget(name: "sellocliTests", dependencies: ["sellocli", "Transforms"]),
     ],
     swiftLanguageModes: [.v5]
 )

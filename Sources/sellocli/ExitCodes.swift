@@ -10,6 +10,9 @@ enum ExitCodes {
     static let failure: Int32 = 1
     /// Bad usage (unknown option, invalid value).
     static let usage: Int32 = 64
+    /// A bad configuration: config file, `SELLO_*` environment value, or several config files
+    /// (EX_CONFIG from sysexits.h).
+    static let config: Int32 = 78
 }
 
 /// Writes one line to standard error.
@@ -23,4 +26,11 @@ func printErr(_ s: String) {
 func fail(_ error: Error) -> ExitCode {
     printErr("sellocli: error: \(error)")
     return ExitCode(ExitCodes.failure)
+}
+
+/// Reports a configuration problem and maps it to its exit code: 64 for a flag value, 78 for a
+/// config file or environment value.
+func failConfig(_ error: ConfigError) -> ExitCode {
+    printErr("sellocli: config error: \(error)")
+    return ExitCode(error.isUsage ? ExitCodes.usage : ExitCodes.config)
 }

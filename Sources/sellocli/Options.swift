@@ -6,8 +6,11 @@ import Glibc
 
 /// `--db`: the store file.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The store (a SQLite file).", discussion: "Default: $SELLO_DB, else ./sello.db.", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The store (a SQLite file).", discussion: "Default: $SELLO_DB, else db in the config file, else ./sello.db.", valueName: "path"))
     var db: String?
+
+    @Option(name: .long, help: ArgumentHelp("The config file (TOML or YAML; see `sellocli config --help`).", discussion: "Default: $SELLO_CONFIG, else sello.toml, sello.yaml or sello.yml beside the store.", valueName: "path"))
+    var config: String?
 
     var path: String {
         if let db { return db }

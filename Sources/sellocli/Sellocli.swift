@@ -20,6 +20,6 @@ struct Sellocli: ParsableCommand {
         Exit codes: 0 ok; 1 a file or the store failed; 64 usage error.
         """,
         version: "0.1.0",
-        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self]
     )
 }

@@ -20,8 +20,9 @@ struct Ingest: ParsableCommand {
           - views of one product in one non-empty session count once, globally, across files
             and runs: the earliest wins (then the lowest price); a late earlier view corrects
             the stats it replaces
-          - counted into every tier (minute, hour, day) under product_id, brand, category_l1,
-            category_l2 and category_l3: events and value in integer cents
+          - counted into every configured tier (default minute, hour, day; see
+            `sellocli config --help`) under product_id, brand, category_l1, category_l2 and
+            category_l3: events and value in integer cents
 
         A file whose content (SHA-256) is already in the ledger is skipped: re-running never
         double counts. A file that cannot be read to the end (corrupt or truncated gzip, binary
@@ -40,8 +41,12 @@ struct Ingest: ParsableCommand {
           # Validate a file without touching the store
           sellocli ingest --dry-run suspicious.csv
 
+        The tiers, --dedupe-horizon and --max-reject-rate default to the config file
+        (sello.toml or sello.yaml beside the store, or --config) and SELLO_* variables; warnings
+        about the configuration go to standard error.
+
         Exit status: 0 every file ingested, skipped or empty; 1 a file or the store failed;
-        64 usage error.
+        64 usage error; 78 a bad config file or SELLO_* value.
         """
     )
 
@@ -53,11 +58,11 @@ struct Ingest: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Where rejected rows go (gzip CSV).", discussion: "Default: beside the store, <store>.rejects.csv.gz.", valueName: "path"))
     var rejects: String?
 
-    @Option(name: .customLong("dedupe-horizon"), help: ArgumentHelp("How far behind the watermark view-dedupe state is kept (e.g. 24h, 90m, 2d).", valueName: "duration"))
-    var dedupeHorizon: String = "24h"
+    @Option(name: .customLong("dedupe-horizon"), help: ArgumentHelp("How far behind the watermark view-dedupe state is kept (e.g. 24h, 90m, 2d).", discussion: "Default: $SELLO_DEDUPE_HORIZON, else dedupe_horizon in the config file, else 24h.", valueName: "duration"))
+    var dedupeHorizon: String?
 
-    @Option(name: .customLong("max-reject-rate"), help: ArgumentHelp("Fail a file whose rejected share is above this (e.g. 5%, 0.5%, 1 = never).", valueName: "rate"))
-    var maxRejectRate: String = "5%"
+    @Option(name: .customLong("max-reject-rate"), help: ArgumentHelp("Fail a file whose rejected share is above this (e.g. 5%, 0.5%, 1 = never).", discussion: "Default: $SELLO_MAX_REJECT_RATE, else max_reject_rate in the config file, else 5%.", valueName: "rate"))
+    var maxRejectRate: String?
 
     @Flag(name: .customLong("dry-run"), help: "Do everything but write the store: report what would change.")
     var dryRun = false
@@ -69,28 +74,35 @@ struct Ingest: ParsableCommand {
     var quiet = false
 
     // Internal batch sizes, exposed (hidden) so tests can force the flush paths on small inputs.
-    @Option(name: .customLong("stats-batch"), help: .hidden) var statsBatch: Int = 1 << 20
-    @Option(name: .customLong("pair-batch"), help: .hidden) var pairBatch: Int = 1 << 19
+    // Tuning knobs for benchmarks (BENCHMARKS.md), hidden from --help.
+    @Option(name: .customLong("stats-batch"), help: .hidden) var statsBatch: Int?
+    @Option(name: .customLong("pair-batch"), help: .hidden) var pairBatch: Int?
+    @Option(name: .customLong("cache-mb"), help: .hidden) var cacheMB: Int?
 
     @Argument(help: ArgumentHelp("Input files (CSV or JSON Lines, plain or gzip); - for standard input.", valueName: "file"))
     var files: [String] = []
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("no input files (use - for standard input)") }
-        guard Arguments.duration(dedupeHorizon) != nil else { throw ValidationError("--dedupe-horizon: cannot read \(dedupeHorizon) as a duration (e.g. 24h)") }
-        guard let r = Arguments.rate(maxRejectRate), r >= 0, r <= 1 else { throw ValidationError("--max-reject-rate: expected a rate like 5% or 0.05") }
+        if let dedupeHorizon, Arguments.duration(dedupeHorizon) == nil { throw ValidationError("--dedupe-horizon: cannot read \(dedupeHorizon) as a duration (e.g. 24h)") }
+        if let maxRejectRate { guard let r = Arguments.rate(maxRejectRate), r >= 0, r <= 1 else { throw ValidationError("--max-reject-rate: expected a rate like 5% or 0.05") } }
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
     }
 
     func run() throws {
+        var flags = ConfigFlags()
+        flags.dedupeHorizon = dedupeHorizon
+        flags.maxRejectRate = maxRejectRate
+        let config = try store.effectiveConfig(flags, printWarnings: true)
         var options = IngestOptions()
         options.format = format
-        options.dedupeHorizon = Arguments.duration(dedupeHorizon)!
-        options.maxRejectRate = Arguments.rate(maxRejectRate)!
+        options.tiers = config.tiers.value
+        options.dedupeHorizon = config.dedupeHorizon.value
+        options.maxRejectRate = config.maxRejectRate.value
         options.dryRun = dryRun
-        options.statsBatch = max(16, statsBatch)
-        options.pairBatch = max(16, pairBatch)
-        let dbPath = store.path
+        if let statsBatch { options.statsBatch = max(16, statsBatch) }
+        options.pairBatch = max(16, pairBatch ?? (dryRun ? IngestOptions.dryRunPairBatch : options.pairBatch))
+        let dbPath = config.db.value
         let rejectsPath = rejects ?? RunSummary.defaultRejectsPath(forStore: dbPath)
         let started = Date()
         let clock = ProcessInfo.processInfo.systemUptime
@@ -98,7 +110,8 @@ struct Ingest: ParsableCommand {
         do {
             // A dry run never creates a store: on a missing one it runs against an empty
             // in-memory store.
-            let s = try SQLiteStore(path: dryRun && !FileManager.default.fileExists(atPath: dbPath) ? ":memory:" : dbPath)
+            let s = try SQLiteStore(path: dryRun && !FileManager.default.fileExists(atPath: dbPath) ? ":memory:" : dbPath, tiers: config.tiers.value,
+                                    cacheMiB: cacheMB ?? SQLiteStore.defaultCacheMiB)
             let log = RejectLog(path: rejectsPath)
             let ingestor = try Ingestor(store: s, options: options, rejects: dryRun ? nil : log)
             let bar = ProgressBar(enabled: !quiet)

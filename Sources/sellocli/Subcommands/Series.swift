@@ -26,14 +26,16 @@ struct Series: ParsableCommand {
     @OptionGroup var eventOption: EventOption
     @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .category_l1Default
     @Option(name: .long, help: "Only this key of the dimension.") var key: String?
-    @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
+    @Option(name: .long, help: ArgumentHelp("Tier to read: any configured tier (default minute, hour, day).", discussion: "Default: hour, or the narrowest tier when hour is not configured.", valueName: "tier")) var tier: String?
     @OptionGroup var range: RangeOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         let (from, to) = try range.resolved()
+        let config = try store.effectiveConfig()
+        let tier = try store.readTier(self.tier, in: config)
         do {
-            let s = try SQLiteStore(path: store.path, readOnly: true)
+            let s = try SQLiteStore(path: config.db.value, tiers: config.tiers.value, readOnly: true)
             let t = try s.series(StatsQuery(eventType: eventOption.event, dimension: dim, tier: tier, from: from, to: to, key: key))
             ResultWriter(format: output.resolved).write(t)
         } catch {

@@ -7,8 +7,9 @@ struct Sql: ParsableCommand {
         abstract: "Run read-only SQL on the store.",
         discussion: """
         The store is opened read-only: statements that would write are refused. The public
-        names are the views stats_minute, stats_hour and stats_day (bucket, event_type,
-        dimension, key, events, value_cents) and the ledger table files. Values are printed as
+        names are the views stats_<tier> for every tier (by default stats_minute, stats_hour
+        and stats_day; more with tiers in the config file) with columns bucket, event_type,
+        dimension, key, events, value_cents, and the ledger table files. Values are printed as
         SQLite returns them (bucket as Unix seconds, value_cents as integer cents).
 
         Examples:
@@ -33,8 +34,9 @@ struct Sql: ParsableCommand {
 
     func run() throws {
         let writer = ResultWriter(format: output.resolved)
+        let config = try store.effectiveConfig()
         do {
-            let s = try SQLiteStore(path: store.path, readOnly: true)
+            let s = try SQLiteStore(path: config.db.value, tiers: config.tiers.value, readOnly: true)
             try s.readOnlyQuery(query, columns: { writer.begin(columns: $0) }, row: { writer.row($0) })
             writer.end()
         } catch {

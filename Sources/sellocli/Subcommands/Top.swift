@@ -30,7 +30,7 @@ struct Top: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var eventOption: EventOption
     @Option(name: .long, help: ArgumentHelp("Dimension: product_id, brand, category_l1, category_l2 or category_l3.", valueName: "dimension")) var dim: Dimension = .brand
-    @Option(name: .long, help: "Tier to read: minute, hour or day.") var tier: String = "hour"
+    @Option(name: .long, help: ArgumentHelp("Tier to read: any configured tier (default minute, hour, day).", discussion: "Default: hour, or the narrowest tier when hour is not configured.", valueName: "tier")) var tier: String?
     @OptionGroup var range: RangeOptions
     @Option(name: .long, help: "Rank by value or by events.") var by: By = .value
     @Option(name: .long, help: "How many keys to print.") var limit: Int = 10
@@ -42,8 +42,10 @@ struct Top: ParsableCommand {
 
     func run() throws {
         let (from, to) = try range.resolved()
+        let config = try store.effectiveConfig()
+        let tier = try store.readTier(self.tier, in: config)
         do {
-            let s = try SQLiteStore(path: store.path, readOnly: true)
+            let s = try SQLiteStore(path: config.db.value, tiers: config.tiers.value, readOnly: true)
             let t = try s.top(StatsQuery(eventType: eventOption.event, dimension: dim, tier: tier, from: from, to: to), byValue: by == .value, limit: limit)
             ResultWriter(format: output.resolved).write(t)
         } catch {
