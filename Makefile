@@ -4,7 +4,7 @@ BIN        := .build/release/sellocli
 DEBIAN_PKGS := zlib1g-dev libsqlite3-dev libisal-dev libssl-dev sqlite3 python3 gzip
 SAMPLE     := SampleData/generated-2019-10-01.csv.gz
 
-.PHONY: build test bench demo sample clean deps help unit e2e
+.PHONY: build test bench demo sample clean deps help unit e2e kaggle
 
 build: deps ## Build the release binary (.build/release/sellocli)
 	$(SWIFT) build -c release --product sellocli
@@ -19,8 +19,12 @@ unit: deps ## Only the Swift unit tests
 e2e: build ## Only the end-to-end tests of the built binary
 	SELLOCLI=$(BIN) bash Tests/cli/run.sh
 
-bench: build ## Benchmark ingest against gzip, igzip and DuckDB on 5M generated rows (see BENCHMARKS.md)
+bench: build ## Benchmark ingest against gzip, igzip and DuckDB on 5M generated rows, then cron ticks (see BENCHMARKS.md)
 	SELLOCLI=$(BIN) bash scripts/bench.sh
+	SELLOCLI=$(BIN) bash scripts/bench_ticks.sh
+
+kaggle: build ## Reproduce Sellometer's run: concentrate 30:1, split per minute, one tick per window (KAGGLE_DIR=dir of the REES46 files; else generated)
+	SELLOCLI=$(BIN) KAGGLE_DIR="$(KAGGLE_DIR)" bash scripts/kaggle.sh
 
 demo: build ## Ingest the bundled sample data into demo.db and show GMV by brand
 	@rm -f demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz
@@ -32,7 +36,7 @@ sample: build ## Regenerate the committed synthetic sample in SampleData/
 	$(BIN) gen --rows 2000 --start 2019-10-02T00:00:00Z --hours 24 --seed 8 --jsonl -o SampleData/generated-2019-10-02.jsonl
 
 clean: ## Remove build products and demo/bench outputs
-	rm -rf .build bench/work demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz
+	rm -rf .build bench/work bench/kaggle demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz
 
 deps: ## Install missing Debian packages when root, else say what to install
 	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

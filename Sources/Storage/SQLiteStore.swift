@@ -132,6 +132,8 @@ public final class SQLiteStore: IngestStore {
                 ingested_at INTEGER NOT NULL) WITHOUT ROWID;
             CREATE INDEX files_by_path ON files(path, size, mtime);
             """)
+        // How late each file was: the watermark just before it was ingested.
+        m.register("0002_files_watermark_before", "ALTER TABLE files ADD COLUMN watermark_before INTEGER;")
         return m
     }
 
@@ -165,6 +167,13 @@ public final class SQLiteStore: IngestStore {
         try st.run()
     }
 
+    /// Stores a text value in `meta` (e.g. the last tick's summary as JSON), in its own statement.
+    public func setMetaText(_ key: String, _ v: String) throws {
+        let st = try db.prepare("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try st.bind([.text(key), .text(v)])
+        try st.run()
+    }
+
     public func ledgerEntry(sha256: String) throws -> LedgerEntry? {
         try ledger(where: "sha256 = ?", [.text(sha256)]).first
     }
@@ -176,7 +185,8 @@ public final class SQLiteStore: IngestStore {
     /// Ledger rows, oldest first.
     public func ledger(where clause: String = "1", _ args: [SQLValue] = []) throws -> [LedgerEntry] {
         let st = try db.prepare("""
-            SELECT sha256, path, size, mtime, rows_read, rows_accepted, rejected_by_reason, min_event_time, max_event_time, ingested_at
+            SELECT sha256, path, size, mtime, rows_read, rows_accepted, rejected_by_reason, min_event_time, max_event_time, ingested_at,
+                   watermark_before
             FROM files WHERE \(clause) ORDER BY ingested_at, path
             """)
         try st.bind(args)
@@ -185,7 +195,8 @@ public final class SQLiteStore: IngestStore {
             out.append(LedgerEntry(
                 sha256: st.text(0) ?? "", path: st.text(1) ?? "", size: st.int(2), mtime: st.int(3), rowsRead: st.int(4),
                 rowsAccepted: st.int(5), rejected: SQLiteStore.decodeReasons(st.text(6) ?? ""),
-                minTime: st.isNull(7) ? nil : st.int(7), maxTime: st.isNull(8) ? nil : st.int(8), ingestedAt: st.int(9)))
+                minTime: st.isNull(7) ? nil : st.int(7), maxTime: st.isNull(8) ? nil : st.int(8), ingestedAt: st.int(9),
+                watermarkBefore: st.isNull(10) ? nil : st.int(10)))
         }
         return out
     }
@@ -358,12 +369,13 @@ public final class SQLiteStore: IngestStore {
     public func recordFile(_ e: LedgerEntry) throws {
         let st = try db.prepare("""
             INSERT INTO files(sha256, path, size, mtime, rows_read, rows_accepted, rows_rejected, rejected_by_reason,
-                              min_event_time, max_event_time, ingested_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              min_event_time, max_event_time, ingested_at, watermark_before)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         try st.bind([.text(e.sha256), .text(e.path), .int(e.size), .int(e.mtime), .int(e.rowsRead), .int(e.rowsAccepted),
                      .int(e.rowsRejected), .text(SQLiteStore.encodeReasons(e.rejected)),
-                     e.minTime.map { .int($0) } ?? .null, e.maxTime.map { .int($0) } ?? .null, .int(e.ingestedAt)])
+                     e.minTime.map { .int($0) } ?? .null, e.maxTime.map { .int($0) } ?? .null, .int(e.ingestedAt),
+                     e.watermarkBefore.map { .int($0) } ?? .null])
         try st.run()
     }
 
@@ -385,4 +397,65 @@ public final class SQLiteStore: IngestStore {
     }
 
     public func lastPruneCutoff() throws -> Int64? { try meta("last_prune_cutoff") }
+
+    // MARK: retention
+
+    public func retainedFrom() throws -> [Int64?] {
+        try tiers.map { try meta("retained_from:\($0.name)") }
+    }
+
+    /// What retention would delete in one tier.
+    public struct RetentionPlan: Sendable, Equatable {
+        public var tier: String
+        public var retention: Int64
+        /// Buckets before this go.
+        public var cutoff: Int64
+        public var rows: Int64
+        public var firstBucket: Int64?
+        public var lastBucket: Int64?
+    }
+
+    /// Per tier with a retention: the buckets older than the watermark minus the retention (the
+    /// data clock, never the wall clock). A bucket is kept while it starts at or after
+    /// `floor((watermark - retention) / width) * width`, so the bucket holding that instant stays.
+    public func planRetention() throws -> [RetentionPlan] {
+        guard let wm = try watermark() else { return [] }
+        var out: [RetentionPlan] = []
+        for t in tiers {
+            guard let r = t.retention else { continue }
+            let edge = wm - r
+            var cutoff = edge - edge % t.width
+            if edge < 0 && edge % t.width != 0 { cutoff -= t.width }
+            let st = try db.prepare("SELECT COUNT(*), MIN(bucket), MAX(bucket) FROM stat_\(t.name) WHERE bucket < ?")
+            try st.bind([.int(cutoff)])
+            _ = try st.step()
+            out.append(RetentionPlan(tier: t.name, retention: r, cutoff: cutoff, rows: st.int(0),
+                                     firstBucket: st.isNull(1) ? nil : st.int(1), lastBucket: st.isNull(2) ? nil : st.int(2)))
+        }
+        return out
+    }
+
+    /// Deletes what `plan` says, in one transaction, and records each tier's cutoff so that late
+    /// events never re-create the deleted buckets. Returns rows deleted per tier.
+    @discardableResult
+    public func applyRetention(_ plan: [RetentionPlan]) throws -> [Int64] {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            var out: [Int64] = []
+            for p in plan {
+                guard tiers.contains(where: { $0.name == p.tier }) else { throw StorageError.schema("no tier \(p.tier)") }
+                let st = try db.prepare("DELETE FROM stat_\(p.tier) WHERE bucket < ?")
+                try st.bind([.int(p.cutoff)])
+                try st.run()
+                out.append(Int64(db.changes))
+                let key = "retained_from:\(p.tier)"
+                if (try meta(key)).map({ $0 < p.cutoff }) ?? true { try setMeta(key, p.cutoff) }
+            }
+            try db.execute("COMMIT")
+            return out
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
 }

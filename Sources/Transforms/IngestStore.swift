@@ -34,9 +34,12 @@ public struct LedgerEntry: Sendable, Equatable {
     public var minTime: Int64?
     public var maxTime: Int64?
     public var ingestedAt: Int64
-    public init(sha256: String, path: String, size: Int64, mtime: Int64, rowsRead: Int64, rowsAccepted: Int64, rejected: [Int64], minTime: Int64?, maxTime: Int64?, ingestedAt: Int64) {
+    /// The store's watermark just before this file (how late the file was: watermarkBefore - minTime).
+    public var watermarkBefore: Int64?
+    public init(sha256: String, path: String, size: Int64, mtime: Int64, rowsRead: Int64, rowsAccepted: Int64, rejected: [Int64], minTime: Int64?, maxTime: Int64?, ingestedAt: Int64, watermarkBefore: Int64? = nil) {
         self.sha256 = sha256; self.path = path; self.size = size; self.mtime = mtime; self.rowsRead = rowsRead
         self.rowsAccepted = rowsAccepted; self.rejected = rejected; self.minTime = minTime; self.maxTime = maxTime; self.ingestedAt = ingestedAt
+        self.watermarkBefore = watermarkBefore
     }
     public var rowsRejected: Int64 { rejected.reduce(0, +) }
 }
@@ -71,6 +74,10 @@ public protocol IngestStore: AnyObject {
     func prunePairs(lastSeenBefore cutoff: Int64) throws -> Int
     /// The cutoff of the last pruning, if any.
     func lastPruneCutoff() throws -> Int64?
+    /// Per tier (in `IngestOptions.tiers` order): the first bucket retention kept, or nil when
+    /// retention never deleted anything there. Buckets before it are gone, and ingest must not
+    /// re-create them (a late event updates only the tiers that still keep its bucket).
+    func retainedFrom() throws -> [Int64?]
     func commit() throws
     func rollback()
 }

@@ -75,6 +75,21 @@ public protocol RejectSink: AnyObject {
     func abortFile()
 }
 
+/// Receives every record of a file, accepted or rejected, for the raw archive. Contract like
+/// `RejectSink`: nothing of a file is durable before `commitArchive`, which runs just before the
+/// store's commit; `undoArchive` takes the last commit back when the store's commit then fails;
+/// `abortArchive` drops the current file. Committing the same content twice changes nothing.
+public protocol RawRecordSink: AnyObject {
+    func beginArchive(name: String) throws
+    /// A record whose event time parsed (even if another field is then rejected).
+    func archive(time: Int64, fields: UnsafePointer<Field>) throws
+    /// A record without fields or without a usable time.
+    func archiveUnparsed(line: Int64, reason: RejectReason, raw: UnsafeBufferPointer<UInt8>) throws
+    func commitArchive(sha256: String) throws
+    func undoArchive() throws
+    func abortArchive()
+}
+
 /// Progress of the current file, for a progress bar.
 public struct IngestProgress: Sendable {
     public var path: String
@@ -92,6 +107,8 @@ public final class Ingestor {
     public let options: IngestOptions
     private let store: IngestStore
     private let rejects: RejectSink?
+    /// Where every record goes for the raw archive (nil: no archive).
+    public var archive: RawRecordSink?
     private let keys: Interner
     /// Category code (or `\u{1}` + category id) -> index into `levels`.
     private var categoryCache = Interner()
@@ -104,6 +121,9 @@ public final class Ingestor {
     /// Dedupe-state rows pruned by queued jobs, collected at the end of each file.
     private let pruned = Counter()
     private let tierWidths: [Int64]
+    /// Per tier, the first bucket retention kept (Int64.min: all kept): older buckets are gone
+    /// and a late event must not re-create them.
+    private var keptFrom: [Int64]
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
     /// Pairs this run may have written: when the store held no dedupe state at the start, a
@@ -122,6 +142,7 @@ public final class Ingestor {
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
         tierWidths = widths
+        keptFrom = [Int64](repeating: Int64.min, count: widths.count)
         stats = StatsAccumulator(limit: options.statsBatch)
         // Two batches in flight: the store thread writes one while the next is being summed.
         worker = StoreWorker(maxStatsWeight: 2 * options.statsBatch)
@@ -173,16 +194,22 @@ public final class Ingestor {
         let keyMark = keys.count
         var inTransaction = false
         var rejectsOpen = false
+        var archiveOpen = false
         do {
             let reader = try RecordReader(source: source, format: options.format)
             r.format = reader.format
             let watermark = try worker.sync { try store.watermark() }
+            keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
             let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
             runningMax = watermark ?? Int64.min
             try worker.sync { try store.begin() }
             inTransaction = true
             try rejects?.beginFile(path)
             rejectsOpen = rejects != nil
+            if let archive, !options.dryRun {
+                try archive.beginArchive(name: path)
+                archiveOpen = true
+            }
             try readRows(reader, &r, lateCutoff: lateCutoff, total: total)
             try resolvePending(&r, lateCutoff: lateCutoff, all: true)
             try flushStats(&r)
@@ -203,6 +230,7 @@ public final class Ingestor {
                 worker.drainDiscardingError(); _ = pruned.take()
                 store.rollback(); inTransaction = false
                 rejects?.abortFile(); rejectsOpen = false
+                if archiveOpen { archive?.abortArchive(); archiveOpen = false }
                 keys.truncate(to: keyMark); resetCategoryCache()
             }
             if let prior = try store.ledgerEntry(sha256: r.sha256) {
@@ -229,12 +257,23 @@ public final class Ingestor {
             }
             try store.recordFile(LedgerEntry(
                 sha256: r.sha256, path: path, size: r.bytes, mtime: mtime, rowsRead: r.rowsRead, rowsAccepted: r.rowsAccepted,
-                rejected: r.rejected, minTime: r.minTime, maxTime: r.maxTime, ingestedAt: Int64(time(nil))))
+                rejected: r.rejected, minTime: r.minTime, maxTime: r.maxTime, ingestedAt: Int64(time(nil)),
+                watermarkBefore: watermark))
             if rejectsOpen { try rejects?.commitFile(); rejectsOpen = false }
+            if archiveOpen {
+                do {
+                    try archive?.commitArchive(sha256: r.sha256)
+                } catch {
+                    rejects?.undoCommit()
+                    throw error
+                }
+                archiveOpen = false
+            }
             do {
                 try store.commit()
             } catch {
                 rejects?.undoCommit()
+                if archive != nil && !options.dryRun { try? archive?.undoArchive() }
                 throw error
             }
             inTransaction = false
@@ -243,6 +282,7 @@ public final class Ingestor {
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
+            if archiveOpen { archive?.abortArchive() }
             keys.truncate(to: keyMark); resetCategoryCache()
             stats.reset(); pending.clear()
             r.status = .failed
@@ -251,6 +291,7 @@ public final class Ingestor {
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
+            if archiveOpen { archive?.abortArchive() }
             keys.truncate(to: keyMark); resetCategoryCache()
             stats.reset(); pending.clear()
             throw error
@@ -283,6 +324,7 @@ public final class Ingestor {
 
     private func readRows(_ reader: RecordReader, _ r: inout FileReport, lateCutoff: Int64, total: Int64?) throws {
         let f = reader.fields
+        let archive = options.dryRun ? nil : self.archive
         var nextProgress = progressEvery
         var minT = Int64.max, maxT = Int64.min
         var read: Int64 = 0, accepted: Int64 = 0
@@ -294,13 +336,23 @@ public final class Ingestor {
                 break loop
             case .rejected(let why):
                 reason = why
+                if let archive, let raw = reader.rawBase {
+                    try archive.archiveUnparsed(line: reader.line, reason: why, raw: UnsafeBufferPointer(start: raw, count: reader.rawCount))
+                }
             case .row:
                 read += 1
                 if read >= nextProgress, let progress {
                     nextProgress += progressEvery
                     progress(IngestProgress(path: r.path, rawBytesRead: reader.source.bytesRead, totalBytes: total, rows: read))
                 }
-                guard let t = ValueParsers.eventTime(f[Column.eventTime.rawValue]) else { reason = .badEventTime; break }
+                guard let t = ValueParsers.eventTime(f[Column.eventTime.rawValue]) else {
+                    reason = .badEventTime
+                    if let archive, let raw = reader.rawBase {
+                        try archive.archiveUnparsed(line: reader.line, reason: reason, raw: UnsafeBufferPointer(start: raw, count: reader.rawCount))
+                    }
+                    break
+                }
+                if let archive { try archive.archive(time: t, fields: f) }
                 guard let et = ValueParsers.eventType(f[Column.eventType.rawValue]) else { reason = .badEventType; break }
                 guard let pid = ValueParsers.productId(f[Column.productId.rawValue]) else { reason = .badProductId; break }
                 guard let price = ValueParsers.priceCents(f[Column.price.rawValue]) else { reason = .badPrice; break }
@@ -361,6 +413,7 @@ public final class Ingestor {
             let w = tierWidths[ti]
             var b = t - t % w
             if t < 0 && t % w != 0 { b -= w }
+            if b < keptFrom[ti] { continue }
             let base = UInt64(bitPattern: b) << 24 | UInt64(ti) << 16 | UInt64(et) << 8
             stats.add(hi: base, key: pid, events: sign, value: value)
             stats.add(hi: base | 1, key: Int64(brand), events: sign, value: value)

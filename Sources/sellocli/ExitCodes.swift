@@ -10,6 +10,10 @@ enum ExitCodes {
     static let failure: Int32 = 1
     /// Bad usage (unknown option, invalid value).
     static let usage: Int32 = 64
+    /// The store (or archive) is locked by another process (`retain`, `rebuild`, the cron `run`,
+    /// an archiving ingest) for longer than `--wait` (EX_TEMPFAIL from sysexits.h: try again
+    /// later).
+    static let busy: Int32 = 75
     /// A bad configuration: config file, `SELLO_*` environment value, or several config files
     /// (EX_CONFIG from sysexits.h).
     static let config: Int32 = 78

@@ -17,9 +17,10 @@ struct Sellocli: ParsableCommand {
 
         The store is one SQLite file: --db, else $SELLO_DB, else ./sello.db.
 
-        Exit codes: 0 ok; 1 a file or the store failed; 64 usage error.
+        Exit codes: 0 ok; 1 a file or the store failed; 64 usage error; 75 the store is busy (locked by
+        another process); 78 a bad configuration.
         """,
         version: "0.1.0",
-        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self, Run.self, Retain.self, Archive.self, Rebuild.self, Status.self]
     )
 }

@@ -174,7 +174,7 @@ enum ConfigLoader {
         let lateness = try pick(flags.acceptedLateness, "--accepted-lateness", "SELLO_ACCEPTED_LATENESS", try root.child("accepted_lateness"),
                                 what: "a duration like 24h", parseDuration,
                                 default: Setting(value: horizon.value, source: .defaultValue(note: "= dedupe_horizon")))
-        let archiveDir = try pick(flags.archiveDir, "--archive-dir", "SELLO_ARCHIVE_DIR", try archive?.child("dir"), what: "a directory",
+        let archiveDir = try pick(flags.archiveDir, "--archive", "SELLO_ARCHIVE_DIR", try archive?.child("dir"), what: "a directory",
                                   { $0.isEmpty ? nil : $0 }, fileValue: { join(fileDir, try $0.string()) },
                                   default: Setting(value: join(directory(of: db.value), "archive"), source: .defaultValue(note: "beside the store")))
         let partition = try pick(flags.archivePartition, "--archive-partition", "SELLO_ARCHIVE_PARTITION", try archive?.child("partition"),

@@ -41,6 +41,10 @@ struct Ingest: ParsableCommand {
           # Validate a file without touching the store
           sellocli ingest --dry-run suspicious.csv
 
+          # Keep the raw rows too, so the stats can be rebuilt from them later
+          sellocli ingest --archive archive/ day1.csv.gz
+          sellocli rebuild --from-archive archive/ --db check.db
+
         The tiers, --dedupe-horizon and --max-reject-rate default to the config file
         (sello.toml or sello.yaml beside the store, or --config) and SELLO_* variables; warnings
         about the configuration go to standard error.
@@ -63,6 +67,9 @@ struct Ingest: ParsableCommand {
 
     @Option(name: .customLong("max-reject-rate"), help: ArgumentHelp("Fail a file whose rejected share is above this (e.g. 5%, 0.5%, 1 = never).", discussion: "Default: $SELLO_MAX_REJECT_RATE, else max_reject_rate in the config file, else 5%.", valueName: "rate"))
     var maxRejectRate: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also keep every row (accepted or rejected) in this raw archive: gzip CSV per event hour or day, with a manifest.", discussion: "`sellocli run` always archives; plain ingest only with this option. The partitioning comes from the config (archive.partition).", valueName: "dir"))
+    var archive: String?
 
     @Flag(name: .customLong("dry-run"), help: "Do everything but write the store: report what would change.")
     var dryRun = false
@@ -93,6 +100,7 @@ struct Ingest: ParsableCommand {
         var flags = ConfigFlags()
         flags.dedupeHorizon = dedupeHorizon
         flags.maxRejectRate = maxRejectRate
+        flags.archiveDir = archive
         let config = try store.effectiveConfig(flags, printWarnings: true)
         var options = IngestOptions()
         options.format = format
@@ -114,6 +122,10 @@ struct Ingest: ParsableCommand {
                                     cacheMiB: cacheMB ?? SQLiteStore.defaultCacheMiB)
             let log = RejectLog(path: rejectsPath)
             let ingestor = try Ingestor(store: s, options: options, rejects: dryRun ? nil : log)
+            if archive != nil && !dryRun {
+                ingestor.archive = try RawArchive(root: config.archiveDir.value,
+                                                  partitioning: RawArchive.Partitioning(rawValue: config.archivePartition.value.rawValue))
+            }
             let bar = ProgressBar(enabled: !quiet)
             ingestor.progress = { bar.update($0) }
             var files: [FileReport] = []
