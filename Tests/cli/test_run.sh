@@ -86,3 +86,21 @@ assert_eq "failed file moved" "yes" "$([ -f "$d/in6/.sello-failed/bad.csv" ] && 
 assert_contains "failed file's reason" "$(cat "$d/in6/.sello-failed/bad.csv.error" 2>/dev/null)" "bad.csv"
 assert_eq "good files ingested" "2" "$(sqlv "$d/t6.db" 'SELECT COUNT(*) FROM files')"
 rm -rf "$d"
+
+# 7. --loop: ticks until SIGTERM; SIGTERM finishes the current file and exits 0; what was not
+#    reached stays for the next tick, and the result still equals one pass.
+d=$(new_scratch)
+"$SELLOCLI" gen --rows 30000 --start 2019-10-01T00:00:00Z --hours 6 --seed 11 -o "$d/all.csv" 2>/dev/null
+"$SELLOCLI" split --every 5m --servers 2 -o "$d/parts" "$d/all.csv" 2>/dev/null
+"$SELLOCLI" ingest --db "$d/one.db" -q "$d/all.csv"
+mkdir -p "$d/in7"; for f in $(ls "$d/parts" | grep '\.csv$'); do mv "$d/parts/$f" "$d/in7/"; done
+"$SELLOCLI" run --inbox "$d/in7" --db "$d/t7.db" --archive "$d/a7" --loop --interval 1s -q --summary-json "$d/t7.json" 2>"$d/t7.err" &
+pid=$!
+sleep 0.4
+kill -TERM "$pid"
+wait "$pid"; code=$?
+assert_eq "SIGTERM: the loop exits cleanly" 0 "$code"
+"$SELLOCLI" run --inbox "$d/in7" --db "$d/t7.db" --archive "$d/a7" -q
+assert_eq "after SIGTERM and one more tick: equal to one pass" "$(stats_dump "$d/one.db" | md5sum)" "$(stats_dump "$d/t7.db" | md5sum)"
+assert_eq "after SIGTERM: inbox and claimed dir empty" "" "$(ls -A "$d/in7" | grep -v '^\.sello-claimed$'; ls -A "$d/in7/.sello-claimed")"
+rm -rf "$d"

@@ -79,8 +79,8 @@ struct TickReport {
 /// up the inbox, then housekeeping (retention, archive compaction) unless a surge is on.
 ///
 /// Crash safety (kill -9 at any point): a file is claimed by an atomic rename and stays in the
-/// claimed directory until its rows are in the store and verified in the archive; the next tick
-/// takes claimed files first. The archive commits before the store (a re-run finds it archived
+/// claimed directory until the tick's transaction (each file a savepoint in it) committed and
+/// the archive verified its rows; the next tick takes claimed files first. The archive commits before the store (a re-run finds it archived
 /// and adds nothing) and the ledger skips content already counted, so a re-run loses nothing
 /// and counts nothing twice.
 struct Tick {
@@ -111,10 +111,27 @@ struct Tick {
         }
         report.claimed = claimed.count
 
+        // Size the in-memory tables to this tick's files: a minute's files hold thousands of
+        // rows, and allocating and scanning tables sized for millions cost more than the rows.
+        var options = settings.options
+        let largest = claimed.map { p -> Int64 in
+            var st = stat()
+            guard stat(p, &st) == 0 else { return 0 }
+            return Int64(st.st_size) * (p.hasSuffix(".gz") ? 8 : 1)
+        }.max() ?? 0
+        let rowsHint = Int(min(largest / 64, 1 << 30))
+        func sized(_ want: Int, _ cap: Int) -> Int {
+            var n = 1 << 12
+            while n < want && n < cap { n <<= 1 }
+            return min(n, cap)
+        }
+        options.statsBatch = sized(rowsHint * 16, options.statsBatch)
+        options.pairBatch = sized(rowsHint, options.pairBatch)
+
         let store = try SQLiteStore(path: settings.db, tiers: settings.options.tiers)
         let archive = try RawArchive(root: settings.archiveDir, partitioning: settings.partitioning)
         let rejects = RejectLog(path: RunSummary.defaultRejectsPath(forStore: settings.db))
-        let ingestor = try Ingestor(store: store, options: settings.options, rejects: rejects)
+        let ingestor = try Ingestor(store: store, options: options, rejects: rejects)
         ingestor.archive = archive
         report.watermarkBefore = try store.watermark()
 
@@ -130,30 +147,47 @@ struct Tick {
             }
         report.backlog = scheduled.filter { wm != nil && ($0.first ?? Int64.max) < wm! }.count
 
-        // 3. Ingest each, then let go of it only once the archive vouches for its rows.
+        // 3. Ingest each (a savepoint per file inside one transaction for the tick: the pages
+        //    small files share are written once), then let go of each file only once the tick
+        //    committed and the archive vouches for its rows.
         var files: [FileReport] = []
-        for item in scheduled {
-            if stopRequested != 0 { report.stoppedEarly = true; break }
-            let r = try ingestor.ingest(path: item.path)
-            files.append(r)
-            let name = (item.path as NSString).lastPathComponent
+        var done: [(path: String, report: FileReport)] = []
+        let rejectsMark = fileSize(rejects.path)
+        try store.beginGroup()
+        do {
+            for item in scheduled {
+                if stopRequested != 0 { report.stoppedEarly = true; break }
+                let r = try ingestor.ingest(path: item.path)
+                files.append(r)
+                done.append((item.path, r))
+            }
+            try store.commitGroup()
+        } catch {
+            // Nothing of the tick is stored: its files stay claimed for the next tick, and the
+            // rejected rows they appended are cut off again.
+            store.rollbackGroup()
+            if let mark = rejectsMark { truncate(rejects.path, __off_t(mark)) } else { unlink(rejects.path) }
+            throw error
+        }
+        for (path, r) in done {
+            let name = (path as NSString).lastPathComponent
             switch r.status {
             case .failed:
                 let dir = inbox + "/" + InboxLayout.failed
                 try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 let target = freeName(in: dir, for: name)
-                if rename(item.path, target) == 0 {
+                if rename(path, target) == 0 {
                     try? Data(((r.error ?? "failed") + "\n").utf8).write(to: URL(fileURLWithPath: target + ".error"))
                     report.failedMoved.append((target as NSString).lastPathComponent)
                 }
             case .empty:
-                unlink(item.path)
+                unlink(path)
                 report.deleted += 1
             case .ingested, .skipped:
                 if (try? archive.isArchived(sha256: r.sha256)) == true,
                    let v = try? archive.verify(sha256: r.sha256),
                    r.status == .skipped || v.rows == r.rowsRead {
-                    unlink(item.path)
+                    unlink(path)
                     report.deleted += 1
                 } else {
                     // Counted in the store but not (verifiably) archived, e.g. content first
@@ -161,7 +195,7 @@ struct Tick {
                     let dir = inbox + "/" + InboxLayout.kept
                     try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     let target = freeName(in: dir, for: name)
-                    if rename(item.path, target) == 0 { report.kept.append((target as NSString).lastPathComponent) }
+                    if rename(path, target) == 0 { report.kept.append((target as NSString).lastPathComponent) }
                     report.notes.append("\(name): its rows are in the store but the archive could not vouch for them; kept in \(InboxLayout.kept)/")
                 }
             }
@@ -190,6 +224,11 @@ struct Tick {
                                     seconds: report.seconds, startedAt: report.startedAt)
         try store.setMetaText("last_tick", report.json(inbox: inbox))
         return report
+    }
+
+    private func fileSize(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
     /// Regular files whose names do not start with `.`, by name.
