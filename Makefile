@@ -34,6 +34,7 @@ demo: build ## Ingest the bundled sample data into demo.db and show GMV by brand
 sample: build ## Regenerate the committed synthetic sample in SampleData/
 	$(BIN) gen --rows 5000 --start 2019-10-01T00:00:00Z --hours 24 --seed 7 --gzip -o $(SAMPLE)
 	$(BIN) gen --rows 2000 --start 2019-10-02T00:00:00Z --hours 24 --seed 8 --jsonl -o SampleData/generated-2019-10-02.jsonl
+	$(BIN) gen --clickstream --rows 5000 --start 2019-10-01T00:00:00Z --hours 24 --seed 1 --gzip -o SampleData/clickstream-2019-10-01.jsonl.gz
 
 clean: ## Remove build products and demo/bench outputs
 	rm -rf .build bench/work bench/kaggle demo.db demo.db-wal demo.db-shm demo.rejects.csv.gz

@@ -5,7 +5,7 @@ import Transforms
 struct Gen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gen",
-        abstract: "Write deterministic synthetic e-commerce events in the REES46 layout.",
+        abstract: "Write deterministic synthetic e-commerce events in the REES46 layout, or an app clickstream.",
         discussion: """
         Writes exactly --rows events, ordered by event_time, spread over --hours hours from \
         --start with a daily traffic curve (quiet at night UTC, busiest in the evening). The \
@@ -25,6 +25,28 @@ struct Gen: ParsableCommand {
         The output is a function of --rows, --start, --hours, --seed and --jsonl only: the same \
         options give the same bytes (on one platform and C library). Memory does not grow \
         with --rows.
+
+        With --clickstream, gen writes an app clickstream instead (JSON Lines, --jsonl implied), \
+        for the event catalog and verify: one object per line with tenant, app, platform, \
+        app_version, event, screen, session_id, user_id, ts and a nested body. Two tenants \
+        (myntra: apps shop on android/ios/web and lite on android; jabong: shop on \
+        android/ios/web), app versions with release shares (myntra shop android 3.2 80% and \
+        3.3 20%, ios 3.2 70% and 3.3 30%, jabong android 2.9 85% and 2.8 15%; one version a \
+        user), sessions walking the screens home, search, listing, pdp, cart, checkout, payment \
+        and orderConfirmation with the events screenLoad, click, scroll, search, filter, \
+        addToCart, removeFromCart, addToWishlist, checkoutStart, purchase and error, returning \
+        users, and a daily curve of Indian traffic. Bodies vary by event (items[].sku, \
+        items[].price, items[].qty, filters.brand, product.sizes[], payment.mode...) with \
+        optional and nullable keys; `position` on click is deliberately of mixed type (a \
+        number in ~84% of clicks, a string like "7" in ~16%). The ts format depends on the \
+        platform: web an ISO 8601 string (2019-10-01T13:05:07.123Z), android Unix \
+        milliseconds, ios Unix seconds. session_id is absent (user_id present) on ~30% of the \
+        first events of web sessions and ~1% of other events. Deliberately broken candidate: \
+        myntra shop android 3.3 (baseline 3.2) never sends addToWishlist (the baseline sends it \
+        on pdp), skips the pdp screenLoad when the pdp is opened from listing or search (fewer \
+        screenLoads per session), and drops items[].qty from every item; myntra shop ios 3.3 is \
+        a healthy candidate. The summary line counts tenants, apps, versions, sessions and \
+        events by type.
 
         --start accepts `2019-10-01T00:00:00Z`, `2019-10-01 00:00:00 UTC` or `2019-10-01` \
         (midnight), always UTC.
@@ -52,6 +74,14 @@ struct Gen: ParsableCommand {
           Three hours of the evening peak:
             sellocli gen --rows 200000 --start '2019-11-17 16:00:00 UTC' \\
               --hours 3 -o peak.csv
+
+          A day of app clickstream, gzip JSON Lines (the committed sample):
+            sellocli gen --clickstream --rows 5000 --start 2019-10-01 --seed 1 \\
+              --gzip -o clickstream-2019-10-01.jsonl.gz
+
+          The broken candidate's events, with jq:
+            sellocli gen --clickstream --rows 20000 | \\
+              jq -c 'select(.platform == "android" and .app_version == "3.3")'
 
           Append a second day to a gzip file (a new gzip member, still valid gzip):
             sellocli gen --start 2019-10-02 --seed 2 --gzip --append -o events.csv.gz
@@ -81,6 +111,9 @@ struct Gen: ParsableCommand {
     @Flag(name: .long, help: "Write JSON Lines instead of CSV.")
     var jsonl = false
 
+    @Flag(name: .long, help: "Write an app clickstream (tenants, apps, versions, screens, nested bodies) as JSON Lines instead of REES46 events.")
+    var clickstream = false
+
     @Flag(name: .long, help: "Append to the output file instead of replacing it (with --gzip, as a new gzip member). CSV output then carries no header.")
     var append = false
 
@@ -104,6 +137,10 @@ struct Gen: ParsableCommand {
     }
 
     func run() throws {
+        if clickstream {
+            try runClickstream()
+            return
+        }
         let options = GeneratorOptions(rows: rows, start: GeneratorOptions.parseStart(start) ?? 0,
                                        hours: hours, seed: seed, jsonl: jsonl)
         let report: GeneratorReport
@@ -115,6 +152,33 @@ struct Gen: ParsableCommand {
             throw fail(error)
         }
         printErr(Gen.summary(report, output: output))
+    }
+
+    func runClickstream() throws {
+        let options = ClickstreamOptions(rows: rows, start: GeneratorOptions.parseStart(start) ?? 0,
+                                         hours: hours, seed: seed)
+        let report: ClickstreamReport
+        do {
+            let file = try OutputFile(path: output, gzip: gzip, append: append, level: level)
+            report = try generateClickstream(options, to: file)
+            try file.finish()
+        } catch {
+            throw fail(error)
+        }
+        printErr(Gen.clickstreamSummary(report, output: output))
+    }
+
+    static func clickstreamSummary(_ r: ClickstreamReport, output: String) -> String {
+        let target = output == "-" ? "standard output" : output
+        let events = ClickstreamShape.events.enumerated()
+            .filter { r.eventCounts[$0.offset] > 0 }
+            .map { "\($0.element) \(r.eventCounts[$0.offset])" }
+            .joined(separator: ", ")
+        return "sellocli gen: \(r.rows) clickstream rows to \(target): \(r.tenants) tenants, \(r.apps) apps, "
+            + "\(r.versions) versions, \(r.sessions) sessions (\(r.returningSessions) of returning users), "
+            + "\(r.rowsWithoutSessionId) rows without session_id, \(r.brokenVersionRows) rows of the broken "
+            + "\(ClickstreamShape.brokenTenant)/\(ClickstreamShape.brokenApp)/\(ClickstreamShape.brokenPlatform) "
+            + "\(ClickstreamShape.brokenVersion); events: \(events)"
     }
 
     static func summary(_ r: GeneratorReport, output: String) -> String {
