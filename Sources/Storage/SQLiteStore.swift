@@ -135,6 +135,7 @@ public final class SQLiteStore: IngestStore {
             """)
         // How late each file was: the watermark just before it was ingested.
         m.register("0002_files_watermark_before", "ALTER TABLE files ADD COLUMN watermark_before INTEGER;")
+        for c in SQLiteStore.catalogMigrations { m.register(c.name, c.sql) }
         return m
     }
 

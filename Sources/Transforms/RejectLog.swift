@@ -29,6 +29,12 @@ public final class RejectLog: RejectSink {
     }
 
     public func reject(line lineNo: Int64, reason: RejectReason, raw: UnsafeBufferPointer<UInt8>) throws {
+        try reject(line: lineNo, code: reason.code, raw: raw)
+    }
+
+    /// The same with the reason as its code text (pipelines with their own reasons, e.g.
+    /// `catalog ingest`).
+    public func reject(line lineNo: Int64, code: String, raw: UnsafeBufferPointer<UInt8>) throws {
         if temp == nil {
             temp = try OutputFile(path: tempPath, gzip: true, append: false, level: 6)
             // The header goes at the top of a new rejects file only.
@@ -42,7 +48,7 @@ public final class RejectLog: RejectSink {
         line.append(0x2C)
         line.append(contentsOf: String(lineNo).utf8)
         line.append(0x2C)
-        line.append(contentsOf: reason.code.utf8)
+        line.append(contentsOf: code.utf8)
         line.append(0x2C)
         CSVText.appendField(&line, raw)
         line.append(0x0A)

@@ -21,6 +21,6 @@ struct Sellocli: ParsableCommand {
         another process); 78 a bad configuration.
         """,
         version: "0.1.0",
-        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self, Run.self, Retain.self, Archive.self, Rebuild.self, Status.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self, Run.self, Retain.self, Archive.self, Rebuild.self, Status.self, Catalog.self]
     )
 }

@@ -24,6 +24,16 @@ extension EffectiveConfig {
         line("wait", tomlString(ConfigLoader.formatDuration(runWait.value)), runWait.source)
         line("interval", tomlString(ConfigLoader.formatDuration(runInterval.value)), runInterval.source)
         out.append("")
+        out.append("[catalog]")
+        line("session_gap", tomlString(ConfigLoader.formatDuration(catalogSessionGap.value)), catalogSessionGap.source)
+        line("ts_unit", tomlString(catalogTsUnit.value.rawValue), catalogTsUnit.source)
+        out.append("# mapping: \(catalogMapping.source.text)")
+        out.append("[catalog.mapping]")
+        for m in catalogMapping.value { out.append("\(tomlKey(m.field)) = \(tomlString(m.path))") }
+        out.append("# owners: \(catalogOwners.source.text)")
+        out.append("[catalog.owners]")
+        for o in catalogOwners.value { out.append("\(tomlKey(o.pattern)) = \(tomlString(o.owner))") }
+        out.append("")
         out.append("# tiers (narrowest first): \(tiers.source.text)")
         for t in tiers.value {
             out.append("[[tiers]]")
@@ -54,6 +64,9 @@ extension EffectiveConfig {
                 + "\"retention\": \(jsonString(t.retention.map(ConfigLoader.formatDuration) ?? "unlimited")), \"retention_seconds\": \(t.retention.map { "\($0)" } ?? "null")}"
         }
         lines.append("  \"tiers\": {\"value\": [\n\(tierItems.joined(separator: ",\n"))\n    ], \"source\": \(jsonString(tiers.source.text))}")
+        let mapping = catalogMapping.value.map { "\(jsonString($0.field)): \(jsonString($0.path))" }.joined(separator: ", ")
+        let owners = catalogOwners.value.map { "\(jsonString($0.pattern)): \(jsonString($0.owner))" }.joined(separator: ", ")
+        lines.append("  \"catalog\": {\n    \"session_gap\": \(duration(catalogSessionGap)),\n    \"ts_unit\": \(setting(jsonString(catalogTsUnit.value.rawValue), catalogTsUnit.source)),\n    \"mapping\": {\"value\": {\(mapping)}, \"source\": \(jsonString(catalogMapping.source.text))},\n    \"owners\": {\"value\": {\(owners)}, \"source\": \(jsonString(catalogOwners.source.text))}\n  }")
         lines.append("  \"warnings\": [\(warnings.map(jsonString).joined(separator: ", "))]")
         return "{\n" + lines.joined(separator: ",\n") + "\n}\n"
     }
@@ -79,4 +92,10 @@ func tomlString(_ s: String) -> String {
 private func unicodeEscape(_ v: UInt32) -> String {
     let h = String(v, radix: 16, uppercase: true)
     return "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+}
+
+/// A TOML key: bare when it can be, else a basic string.
+func tomlKey(_ k: String) -> String {
+    if !k.isEmpty && k.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }) { return k }
+    return tomlString(k)
 }

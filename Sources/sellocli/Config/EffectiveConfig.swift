@@ -42,6 +42,12 @@ struct EffectiveConfig {
     var surgeBytes: Setting<Int64>
     var runWait: Setting<Int64>
     var runInterval: Setting<Int64>
+    /// `[catalog]`: derived-session gap (seconds), bare-number `ts` unit, field mapping
+    /// (canonical field -> JSON path) and owners (pattern -> owner, kept for reports).
+    var catalogSessionGap = Setting<Int64>(value: ConfigLoader.defaultCatalogSessionGap, source: .defaultValue(note: nil))
+    var catalogTsUnit = Setting<TimestampUnit>(value: .auto, source: .defaultValue(note: nil))
+    var catalogMapping = Setting<[(field: String, path: String)]>(value: [], source: .defaultValue(note: "each field from its own key"))
+    var catalogOwners = Setting<[(pattern: String, owner: String)]>(value: [], source: .defaultValue(note: nil))
     /// Legal but probably unintended settings (printed to stderr by the executable).
     var warnings: [String] = []
 
@@ -61,6 +67,8 @@ struct ConfigFlags {
     var surgeBytes: String?
     var runWait: String?
     var runInterval: String?
+    var catalogSessionGap: String?
+    var catalogTsUnit: String?
 }
 
 /// Finds, parses and resolves the configuration.
@@ -72,13 +80,16 @@ enum ConfigLoader {
     static let defaultSurgeBytes: Int64 = 256 << 20
     static let defaultRunWait: Int64 = 0
     static let defaultRunInterval: Int64 = 60
+    static let defaultCatalogSessionGap: Int64 = 1800
 
     // MARK: the schema (every key a file may hold; anything else is an error)
 
-    static let rootKeys = ["db", "tiers", "dedupe_horizon", "max_reject_rate", "accepted_lateness", "archive", "run"]
+    static let rootKeys = ["db", "tiers", "dedupe_horizon", "max_reject_rate", "accepted_lateness", "archive", "run", "catalog"]
     static let tierKeys = ["name", "width", "retention"]
     static let archiveKeys = ["dir", "partition"]
     static let runKeys = ["surge_bytes", "wait", "interval"]
+    static let catalogKeys = ["session_gap", "ts_unit", "mapping", "owners"]
+    static let catalogMappingKeys = ["tenant", "app", "platform", "app_version", "event", "screen", "session_id", "user_id", "ts", "body"]
 
     /// Loads the effective configuration of this process.
     static func load(flags: ConfigFlags, env: [String: String] = ProcessInfo.processInfo.environment) throws -> EffectiveConfig {
@@ -136,6 +147,8 @@ enum ConfigLoader {
         try archive?.checkKeys(archiveKeys)
         let run = try root.child("run")
         try run?.checkKeys(runKeys)
+        let catalog = try root.child("catalog")
+        try catalog?.checkKeys(catalogKeys)
         let fileDir = file.map(directory(of:)) ?? "."
 
         func pick<T>(_ flag: String?, _ flagName: String, _ envName: String, _ node: ConfigCursor?, what: String,
@@ -208,6 +221,36 @@ enum ConfigLoader {
         var c = EffectiveConfig(file: file, db: db, tiers: tiers, dedupeHorizon: horizon, maxRejectRate: rate,
                                 acceptedLateness: lateness, archiveDir: archiveDir, archivePartition: partition,
                                 surgeBytes: surge, runWait: wait, runInterval: interval)
+        c.catalogSessionGap = try pick(flags.catalogSessionGap, "--session-gap", "SELLO_CATALOG_SESSION_GAP", try catalog?.child("session_gap"),
+                                       what: "a duration like 30m", parseDuration,
+                                       default: Setting(value: defaultCatalogSessionGap, source: .defaultValue(note: nil)))
+        c.catalogTsUnit = try pick(flags.catalogTsUnit, "--ts-unit", "SELLO_CATALOG_TS_UNIT", try catalog?.child("ts_unit"),
+                                   what: "auto, s or ms", { TimestampUnit(rawValue: $0) },
+                                   fileValue: { n in
+                                       let s = try n.string()
+                                       guard let u = TimestampUnit(rawValue: s) else { throw n.error("expected auto, s or ms, got \"\(s)\"") }
+                                       return u
+                                   },
+                                   default: Setting(value: .auto, source: .defaultValue(note: nil)))
+        if let m = try catalog?.child("mapping") {
+            try m.checkKeys(catalogMappingKeys)
+            var out: [(field: String, path: String)] = []
+            for k in try m.table().keys {
+                let node = try m.child(k)!
+                let path = try node.string()
+                if path.isEmpty && k != "body" { throw node.error("a JSON path cannot be empty (only body may be \"\", the whole record)") }
+                if path.hasPrefix(".") || path.hasSuffix(".") || path.contains("..") || path.contains("[") {
+                    throw node.error("expected a dotted path of object keys like \"context.page.path\", got \"\(path)\"")
+                }
+                out.append((k, path))
+            }
+            c.catalogMapping = Setting(value: out, source: .file(fileName, line: m.line))
+        }
+        if let o = try catalog?.child("owners") {
+            var out: [(pattern: String, owner: String)] = []
+            for k in try o.table().keys { out.append((k, try o.child(k)!.string())) }
+            c.catalogOwners = Setting(value: out, source: .file(fileName, line: o.line))
+        }
         c.warnings = warnings(c)
         return c
     }
