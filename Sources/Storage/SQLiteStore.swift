@@ -226,48 +226,16 @@ public final class SQLiteStore: IngestStore {
         return (try db.scalarInt("SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_overflow)") ?? 0) != 0
     }
 
-    /// True between `beginGroup` and `commitGroup`/`rollbackGroup`: each file is then a
-    /// savepoint inside one transaction (still all or nothing per file).
-    private var inGroup = false
-
-    public func begin() throws { try db.execute(inGroup ? "SAVEPOINT file" : "BEGIN IMMEDIATE") }
+    public func begin() throws { try db.execute("BEGIN IMMEDIATE") }
     public func commit() throws {
         if !newPairs.isEmpty { try flushNewPairs() }
-        try db.execute(inGroup ? "RELEASE file" : "COMMIT")
+        try db.execute("COMMIT")
     }
 
     public func rollback() {
         newPairs.removeAll(keepingCapacity: true)
         newPairSessions.removeAll(keepingCapacity: true)
-        if inGroup {
-            try? db.execute("ROLLBACK TO file")
-            try? db.execute("RELEASE file")
-        } else if !db.isAutocommit {
-            try? db.execute("ROLLBACK")
-        }
-    }
-
-    /// Starts a group of files committed together (a cron tick's files): each file's `begin`/
-    /// `commit`/`rollback` becomes a savepoint, so a failed file still leaves nothing, and the
-    /// pages many small files touch (the same index leaves, the tiers' right edges) are written
-    /// once per group instead of once per file. Nothing of the group is durable before
-    /// `commitGroup`.
-    public func beginGroup() throws {
-        try db.execute("BEGIN IMMEDIATE")
-        inGroup = true
-    }
-
-    public func commitGroup() throws {
-        if !newPairs.isEmpty { try flushNewPairs() }
-        try db.execute("COMMIT")
-        inGroup = false
-    }
-
-    public func rollbackGroup() {
-        newPairs.removeAll(keepingCapacity: true)
-        newPairSessions.removeAll(keepingCapacity: true)
         if !db.isAutocommit { try? db.execute("ROLLBACK") }
-        inGroup = false
     }
 
     // Location codes for PairLookup.

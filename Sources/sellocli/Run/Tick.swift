@@ -79,8 +79,8 @@ struct TickReport {
 /// up the inbox, then housekeeping (retention, archive compaction) unless a surge is on.
 ///
 /// Crash safety (kill -9 at any point): a file is claimed by an atomic rename and stays in the
-/// claimed directory until the tick's transaction (each file a savepoint in it) committed and
-/// the archive verified its rows; the next tick takes claimed files first. The archive commits before the store (a re-run finds it archived
+/// claimed directory until its rows are in the store and verified in the archive; the next tick
+/// takes claimed files first. The archive commits before the store (a re-run finds it archived
 /// and adds nothing) and the ledger skips content already counted, so a re-run loses nothing
 /// and counts nothing twice.
 struct Tick {
@@ -147,27 +147,16 @@ struct Tick {
             }
         report.backlog = scheduled.filter { wm != nil && ($0.first ?? Int64.max) < wm! }.count
 
-        // 3. Ingest each (a savepoint per file inside one transaction for the tick: the pages
-        //    small files share are written once), then let go of each file only once the tick
-        //    committed and the archive vouches for its rows.
+        // 3. Ingest each (its own transaction), then let go of each file only once the archive
+        //    vouches for its rows. (One transaction per tick with a savepoint per file writes
+        //    fewer pages but cost more CPU in SQLite's savepoint journal: BENCHMARKS.md.)
         var files: [FileReport] = []
         var done: [(path: String, report: FileReport)] = []
-        let rejectsMark = fileSize(rejects.path)
-        try store.beginGroup()
-        do {
-            for item in scheduled {
-                if stopRequested != 0 { report.stoppedEarly = true; break }
-                let r = try ingestor.ingest(path: item.path)
-                files.append(r)
-                done.append((item.path, r))
-            }
-            try store.commitGroup()
-        } catch {
-            // Nothing of the tick is stored: its files stay claimed for the next tick, and the
-            // rejected rows they appended are cut off again.
-            store.rollbackGroup()
-            if let mark = rejectsMark { truncate(rejects.path, __off_t(mark)) } else { unlink(rejects.path) }
-            throw error
+        for item in scheduled {
+            if stopRequested != 0 { report.stoppedEarly = true; break }
+            let r = try ingestor.ingest(path: item.path)
+            files.append(r)
+            done.append((item.path, r))
         }
         for (path, r) in done {
             let name = (path as NSString).lastPathComponent
@@ -224,11 +213,6 @@ struct Tick {
                                     seconds: report.seconds, startedAt: report.startedAt)
         try store.setMetaText("last_tick", report.json(inbox: inbox))
         return report
-    }
-
-    private func fileSize(_ path: String) -> Int64? {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
     }
 
     /// Regular files whose names do not start with `.`, by name.

@@ -13,9 +13,9 @@ struct Run: ParsableCommand {
           2. claims the inbox's files (regular files whose names do not start with `.`) by an
              atomic rename into <inbox>/.sello-claimed/; files a killed tick left there go first;
           3. ingests on-time files first (ordered by their first event), then backlog files
-             (whose first event is older than the watermark), each all or nothing (a savepoint
-             in the tick's one transaction), with every row also written to the raw archive
-             (--archive, default archive/ beside the store), which commits just before the store;
+             (whose first event is older than the watermark), each in its own transaction, with
+             every row also written to the raw archive (--archive, default archive/ beside the
+             store), which commits just before the store;
           4. deletes each ingested file once the archive verifies it holds all its rows; failed
              files move to <inbox>/.sello-failed/ with a NAME.error text beside them;
           5. housekeeping: retention (see `sellocli retain`) and compaction of archive hours
