@@ -14,6 +14,9 @@ enum ExitCodes {
     /// an archiving ingest) for longer than `--wait` (EX_TEMPFAIL from sysexits.h: try again
     /// later).
     static let busy: Int32 = 75
+    /// A `catalog` report (`new`, `obsolete`, `keys`, `diff`) found at least `--fail-on N`
+    /// findings (its rows were still printed), so cron can alert.
+    static let findings: Int32 = 3
     /// A bad configuration: config file, `SELLO_*` environment value, or several config files
     /// (EX_CONFIG from sysexits.h).
     static let config: Int32 = 78

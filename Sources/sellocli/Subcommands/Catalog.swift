@@ -19,7 +19,7 @@ struct Catalog: ParsableCommand {
           catalog_files (the ledger of clickstream files; same columns as files)
         Times are Unix seconds UTC (floor of the event time); bucket is the start of the hour.
         """,
-        subcommands: [CatalogIngest.self]
+        subcommands: [CatalogIngest.self, CatalogNew.self, CatalogObsolete.self, CatalogKeys.self, CatalogDiff.self]
     )
 }
 
