@@ -866,17 +866,11 @@ public final class RawArchive {
         a >= 0 ? a / b : -((-a - 1) / b) - 1
     }
 
-    /// Proleptic Gregorian (year, month, day) of a day number since 1970-01-01 (H. Hinnant).
+    /// (year, month, day) of a day number since 1970-01-01 (the parser's calendar, so written and
+    /// read times agree).
     static func civil(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+        let c = ValueParsers.civilFromDays(Int(days))
+        return (Int64(c.year), Int64(c.month), Int64(c.day))
     }
 
     static func pad(_ v: Int64, _ width: Int) -> String {

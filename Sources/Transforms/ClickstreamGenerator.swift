@@ -868,7 +868,7 @@ private struct CSEngine {
         let day = secs / 86400
         if day != isoDay {
             isoDay = day
-            let (y, m, d) = csCivilFromDays(day)
+            let (y, m, d) = ValueParsers.civilFromDays(Int(day))
             withUnsafeMutableBytes(of: &isoDate) { b in
                 b[0] = UInt8(48 + (y / 1000) % 10); b[1] = UInt8(48 + (y / 100) % 10)
                 b[2] = UInt8(48 + (y / 10) % 10); b[3] = UInt8(48 + y % 10)
@@ -1182,14 +1182,3 @@ private struct CSEngine {
     }
 }
 
-private func csCivilFromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
-    let z = z0 + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-}

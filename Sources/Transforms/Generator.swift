@@ -71,7 +71,7 @@ public struct GeneratorOptions: Sendable, Equatable {
             let suffix = String(decoding: rest, as: UTF8.self)
             guard suffix == "" || suffix == "Z" || suffix == " UTC" || suffix == "+00:00" else { return nil }
         }
-        let days = genDaysFromCivil(Int64(y), Int64(mo), Int64(d))
+        let days = Int64(ValueParsers.daysFromCivil(y, mo, d))
         return days * 86400 + Int64(h * 3600 + mi * 60 + s)
     }
 }
@@ -180,27 +180,6 @@ private extension UInt64 {
 }
 
 // MARK: - Calendar (proleptic Gregorian, UTC)
-
-private func genDaysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-    let y = m <= 2 ? y0 - 1 : y0
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146_097 + doe - 719_468
-}
-
-private func genCivilFromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
-    let z = z0 + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-}
 
 private func genDaysInMonth(_ y: Int, _ m: Int) -> Int {
     switch m {
@@ -968,7 +947,8 @@ private struct GenEngine {
         timeSecond = t
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let sod = t - days * 86400
-        let (y, m, d) = genCivilFromDays(days)
+        let c = ValueParsers.civilFromDays(Int(days))
+        let (y, m, d) = (Int64(c.year), Int64(c.month), Int64(c.day))
         let h = sod / 3600, mi = (sod / 60) % 60, s = sod % 60
         withUnsafeMutableBytes(of: &timeBytes) { b in
             func two(_ at: Int, _ v: Int64) {
