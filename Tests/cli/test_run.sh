@@ -104,3 +104,20 @@ assert_eq "SIGTERM: the loop exits cleanly" 0 "$code"
 assert_eq "after SIGTERM and one more tick: equal to one pass" "$(stats_dump "$d/one.db" | md5sum)" "$(stats_dump "$d/t7.db" | md5sum)"
 assert_eq "after SIGTERM: inbox and claimed dir empty" "" "$(ls -A "$d/in7" | grep -v '^\.sello-claimed$'; ls -A "$d/in7/.sello-claimed")"
 rm -rf "$d"
+
+# 8. Plain ingest (and catalog ingest) take the same lock as a tick: busy is exit 75, --wait waits.
+d=$(new_scratch)
+"$SELLOCLI" gen --rows 200 --seed 3 -o "$d/e.csv" 2>/dev/null
+flock -n "$d/s.db.lock" sleep 2 & holder=$!
+sleep 0.3
+"$SELLOCLI" ingest --db "$d/s.db" -q "$d/e.csv" 2>"$d/err"; code=$?
+assert_eq "ingest while a tick holds the lock exits 75" 75 "$code"
+assert_contains "ingest busy message" "$(cat "$d/err")" "busy"
+assert_eq "nothing ingested while busy" "no store" "$([ -f "$d/s.db" ] && echo store || echo "no store")"
+"$SELLOCLI" catalog ingest --db "$d/s.db" -q "$SAMPLES/clickstream-2019-10-01.jsonl.gz" 2>/dev/null; code=$?
+assert_eq "catalog ingest while busy exits 75" 75 "$code"
+"$SELLOCLI" ingest --db "$d/s.db" -q --wait 10s "$d/e.csv"; code=$?
+assert_eq "ingest --wait gets the lock once released" 0 "$code"
+assert_eq "dry run needs no lock" 0 "$(flock -n "$d/s.db.lock" sleep 1 & sleep 0.2; "$SELLOCLI" ingest --db "$d/s.db" -q --dry-run "$d/e.csv" >/dev/null 2>&1; echo $?)"
+wait $holder
+rm -rf "$d"

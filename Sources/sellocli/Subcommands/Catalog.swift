@@ -84,12 +84,17 @@ struct CatalogIngest: ParsableCommand {
           # Check a file without writing, with figures for monitoring
           sellocli catalog ingest --dry-run --summary-json - new-app.jsonl
 
+        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held while
+        writing: with a cron tick running, ingest waits up to --wait, then exits 75.
+
         Exit status: 0 every file ingested, skipped or empty; 1 a file or the store failed;
-        64 usage error; 78 a bad config file or SELLO_* value.
+        64 usage error; 75 the store is busy (after --wait); 78 a bad config file or SELLO_*
+        value.
         """
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var waitOption: WaitOption
 
     @Option(name: .long, help: ArgumentHelp("Where rejected lines go (gzip CSV).", discussion: "Default: beside the store, <store>.rejects.csv.gz.", valueName: "path"))
     var rejects: String?
@@ -141,6 +146,9 @@ struct CatalogIngest: ParsableCommand {
         let started = Date()
         var reports: [CatalogFileReport] = []
         let log = RejectLog(path: rejectsPath)
+        // A dry run writes nothing and needs no lock. (Outside the do: a busy store is exit 75.)
+        let lock = dryRun ? nil : try StoreLock.acquire(store: dbPath, wait: waitOption.seconds)
+        defer { lock?.release() }
         do {
             let base = try SQLiteStore(path: dryRun && !FileManager.default.fileExists(atPath: dbPath) ? ":memory:" : dbPath, tiers: config.tiers.value)
             let s = try SQLiteCatalogStore(store: base)

@@ -49,12 +49,17 @@ struct Ingest: ParsableCommand {
         (sello.toml or sello.yaml beside the store, or --config) and SELLO_* variables; warnings
         about the configuration go to standard error.
 
+        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held while
+        writing: with a cron tick running, ingest waits up to --wait, then exits 75.
+
         Exit status: 0 every file ingested, skipped or empty; 1 a file or the store failed;
-        64 usage error; 78 a bad config file or SELLO_* value.
+        64 usage error; 75 the store is busy (after --wait); 78 a bad config file or SELLO_*
+        value.
         """
     )
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var waitOption: WaitOption
 
     @Option(name: .long, help: "Input format: auto (from the first byte), csv or jsonl.")
     var format: InputFormat = .auto
@@ -115,6 +120,9 @@ struct Ingest: ParsableCommand {
         let started = Date()
         let clock = ProcessInfo.processInfo.systemUptime
         let report: RunSummary
+        // A dry run writes nothing and needs no lock. (Outside the do: a busy store is exit 75.)
+        let lock = dryRun ? nil : try StoreLock.acquire(store: dbPath, wait: waitOption.seconds)
+        defer { lock?.release() }
         do {
             // A dry run never creates a store: on a missing one it runs against an empty
             // in-memory store.
