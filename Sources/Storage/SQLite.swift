@@ -55,6 +55,7 @@ public final class Database {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var lastInsertRowid: Int64 { sqlite3_last_insert_rowid(handle) }
     public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
 }
 

@@ -20,7 +20,6 @@ public final class SQLiteStore: IngestStore {
     static let rowsPerUpsert = 64
     private var zeroDeletes: [Statement] = []
     private var pairGet: Statement!
-    private var pairPut: Statement!
     private var pairUpdate: Statement!
     private var overflowGet: Statement!
     private var overflowPut: Statement!
@@ -30,6 +29,25 @@ public final class SQLiteStore: IngestStore {
     private var newPairs: [(hash: Int64, offset: Int, length: Int, productId: Int64, view: CountedView)] = []
     private var newPairSessions: [UInt8] = []
     private var pairBatchPut: Statement!
+
+    // The recent dedupe state (`view_state_recent`): new pairs are appended there, at the right
+    // edge of their slice's id range, so a file's new pairs dirty a few pages instead of one
+    // random leaf of the pair index each (that cost a cron tick about 1 s with a day of state).
+    // Lookups find them through `recentIndex` (pair -> row id, loaded at first use). Every
+    // commit moves one sixteenth of the pair space (the next slice in turn) into `view_state`,
+    // in pair order: a sorted pass over that sixteenth of the pair index. The recent rows stay
+    // about eight commits' worth. A pair hash lives in at most one of the two tables.
+    private var recentIndex: RecentPairIndex?
+    private var recentGet: Statement!
+    private var recentPut: Statement!
+    private var recentBatchPut: Statement!
+    private var recentUpdate: Statement!
+    /// Recent rows are all merged at once beyond this many (ticks without housekeeping, e.g. in
+    /// a surge) or when one transaction appended more than `maxRecentPairsPerTransaction` (a
+    /// large file): this bounds the in-memory map (16 bytes a slot, half full at worst).
+    public var maxRecentPairs = 1 << 20
+    public var maxRecentPairsPerTransaction = 1 << 17
+    private var appendedInTransaction = 0
 
     /// The page cache of a writing connection, in MiB: the stats upserts' working set (the
     /// right edge of each tier's B-tree) should fit (measured in BENCHMARKS.md).
@@ -94,10 +112,12 @@ public final class SQLiteStore: IngestStore {
                 "DELETE FROM stat_\(t.name) WHERE bucket = ? AND event_type = ? AND dim = ? AND key = ? AND events = 0"))
         }
         pairGet = try db.prepare("SELECT session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state WHERE pair = ?")
-        pairPut = try db.prepare("INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)")
         pairUpdate = try db.prepare("UPDATE view_state SET t = ?, price_cents = ?, brand = ?, l1 = ?, l2 = ?, l3 = ?, last_seen = ? WHERE pair = ?")
-        let pairRows = Array(repeating: "(?,?,?,?,?,?,?,?,?,?)", count: SQLiteStore.rowsPerUpsert).joined(separator: ",")
-        pairBatchPut = try db.prepare("INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES \(pairRows)")
+        recentGet = try db.prepare("SELECT session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_recent WHERE id = ?")
+        recentPut = try db.prepare("INSERT INTO view_state_recent(id, pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+        let recentRows = Array(repeating: "(?,?,?,?,?,?,?,?,?,?,?)", count: SQLiteStore.rowsPerUpsert).joined(separator: ",")
+        recentBatchPut = try db.prepare("INSERT INTO view_state_recent(id, pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES \(recentRows)")
+        recentUpdate = try db.prepare("UPDATE view_state_recent SET t = ?, price_cents = ?, brand = ?, l1 = ?, l2 = ?, l3 = ?, last_seen = ? WHERE id = ?")
         overflowGet = try db.prepare("SELECT t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_overflow WHERE session = ? AND product_id = ?")
         overflowPut = try db.prepare("INSERT OR REPLACE INTO view_state_overflow(session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (?,?,?,?,?,?,?,?,?)")
         overflowRows = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
@@ -135,6 +155,14 @@ public final class SQLiteStore: IngestStore {
             """)
         // How late each file was: the watermark just before it was ingested.
         m.register("0002_files_watermark_before", "ALTER TABLE files ADD COLUMN watermark_before INTEGER;")
+        // Recent dedupe state, appended in write order without an index (see `recentIndex`).
+        m.register("0004_view_state_recent", """
+            CREATE TABLE view_state_recent (
+                id INTEGER PRIMARY KEY, pair INTEGER NOT NULL, session BLOB NOT NULL, product_id INTEGER NOT NULL,
+                t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
+                brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL);
+            """)
         for c in SQLiteStore.catalogMigrations { m.register(c.name, c.sql) }
         return m
     }
@@ -223,10 +251,24 @@ public final class SQLiteStore: IngestStore {
 
     public func hasPairState() throws -> Bool {
         if !newPairs.isEmpty { return true }
-        return (try db.scalarInt("SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_overflow)") ?? 0) != 0
+        return (try db.scalarInt("""
+            SELECT EXISTS (SELECT 1 FROM view_state) OR EXISTS (SELECT 1 FROM view_state_recent)
+                OR EXISTS (SELECT 1 FROM view_state_overflow)
+            """) ?? 0) != 0
     }
 
-    public func begin() throws { try db.execute("BEGIN IMMEDIATE") }
+    /// Turns SQLite's automatic WAL checkpoints off for this connection: a run of small
+    /// transactions (a cron tick's files) then copies each page it changed into the database
+    /// once, at `checkpoint()`, instead of once per transaction.
+    public func deferCheckpoints() throws { try db.execute("PRAGMA wal_autocheckpoint = 0") }
+
+    /// Copies the WAL into the database file as far as readers allow.
+    public func checkpoint() throws { try db.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+
+    public func begin() throws {
+        appendedInTransaction = 0
+        try db.execute("BEGIN IMMEDIATE")
+    }
     public func commit() throws {
         if !newPairs.isEmpty { try flushNewPairs() }
         try db.execute("COMMIT")
@@ -235,14 +277,84 @@ public final class SQLiteStore: IngestStore {
     public func rollback() {
         newPairs.removeAll(keepingCapacity: true)
         newPairSessions.removeAll(keepingCapacity: true)
+        // Rows appended or merged in the transaction are gone: reload the map when next needed.
+        recentIndex = nil
         if !db.isAutocommit { try? db.execute("ROLLBACK") }
     }
 
+    /// Moves the next slice in turn of the recent dedupe state into `view_state`, in its own
+    /// transaction (housekeeping: `run` does it once per tick, so each slice waits about 16
+    /// ticks and its merge moves that many ticks' pairs in one sorted pass). Returns pairs moved.
+    @discardableResult
+    public func mergeNextRecentSlice() throws -> Int {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            let slice = Int(try meta("recent_merge_slice") ?? 0) % RecentPairIndex.slices
+            let moved = try mergeRecentPairs(slice: slice)
+            try setMeta("recent_merge_slice", Int64((slice + 1) % RecentPairIndex.slices))
+            try db.execute("COMMIT")
+            return moved
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    /// Moves recent dedupe state into `view_state` in pair order, inside the current
+    /// transaction: the pairs of one slice (the top four bits of the hash), or all when nil.
+    @discardableResult
+    public func mergeRecentPairs(slice: Int?) throws -> Int {
+        if !newPairs.isEmpty { try flushNewPairs() }
+        var moved = 0
+        // Slice by slice even for all: each sort holds a sixteenth of the rows.
+        for sl in slice.map({ [$0] }) ?? Array(0..<RecentPairIndex.slices) {
+            let cond = "WHERE id >= \(RecentPairIndex.firstId(sl)) AND id < \(RecentPairIndex.firstId(sl + 1))"
+            try db.execute("""
+                INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen)
+                    SELECT pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_recent \(cond) ORDER BY pair
+                """)
+            moved += db.changes
+            try db.execute("DELETE FROM view_state_recent \(cond)")
+        }
+        if let slice, let index = recentIndex {
+            index.removeSlice(slice)
+        } else {
+            recentIndex = RecentPairIndex()
+        }
+        return moved
+    }
+
+    /// The recent rows' map pair -> row id, loaded from the table at first use.
+    private func recent() throws -> RecentPairIndex {
+        if let r = recentIndex { return r }
+        let n = try db.scalarInt("SELECT COUNT(*) FROM view_state_recent") ?? 0
+        // Room for a tick's new pairs without growing.
+        let r = RecentPairIndex(capacity: Int(n) + (1 << 16))
+        let st = try db.prepare("SELECT pair, id FROM view_state_recent")
+        while try st.step() { r.load(hash: st.int(0), id: st.int(1)) }
+        recentIndex = r
+        return r
+    }
+
+    /// Recent dedupe-state rows (tests and status).
+    public func recentPairCount() throws -> Int { try recent().count }
+
     // Location codes for PairLookup.
-    private static let locNewMain = 0, locMain = 1, locOverflow = 2, locNewOverflow = 3
+    private static let locNewMain = 0, locMain = 1, locOverflow = 2, locNewOverflow = 3, locRecent = 4
 
     public func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup {
         if !newPairs.isEmpty { try flushNewPairs() }
+        if let id = try recent().get(hash) {
+            recentGet.bind(1, id)
+            defer { recentGet.reset() }
+            guard try recentGet.step() else { throw StorageError.schema("recent dedupe state lost row \(id)") }
+            if recentGet.int(1) == productId && recentGet.blobEquals(0, session) {
+                return PairLookup(view: CountedView(time: recentGet.int(2), priceCents: recentGet.int(3), brand: Int32(recentGet.int(4)),
+                                                    l1: Int32(recentGet.int(5)), l2: Int32(recentGet.int(6)), l3: Int32(recentGet.int(7)),
+                                                    lastSeen: recentGet.int(8)), location: SQLiteStore.locRecent, ref: id)
+            }
+            return try lookupOverflow(session, productId, missing: SQLiteStore.locNewOverflow)
+        }
         pairGet.bind(1, hash)
         defer { pairGet.reset() }
         if try pairGet.step() {
@@ -289,6 +401,13 @@ public final class SQLiteStore: IngestStore {
             if lookup.location == SQLiteStore.locNewOverflow { overflowRows += 1 }
             return
         }
+        if lookup.location == SQLiteStore.locRecent {
+            let u = recentUpdate!
+            u.bind(1, v.time); u.bind(2, v.priceCents); u.bind(3, Int64(v.brand)); u.bind(4, Int64(v.l1)); u.bind(5, Int64(v.l2))
+            u.bind(6, Int64(v.l3)); u.bind(7, v.lastSeen); u.bind(8, lookup.ref)
+            try u.run()
+            return
+        }
         if lookup.location == SQLiteStore.locMain {
             let u = pairUpdate!
             u.bind(1, v.time); u.bind(2, v.priceCents); u.bind(3, Int64(v.brand)); u.bind(4, Int64(v.l1)); u.bind(5, Int64(v.l2))
@@ -296,32 +415,38 @@ public final class SQLiteStore: IngestStore {
             try u.run()
             return
         }
-        let s = pairPut!
-        s.bind(1, hash); s.bindBlobNoCopy(2, session); s.bind(3, productId); s.bind(4, v.time); s.bind(5, v.priceCents)
-        s.bind(6, Int64(v.brand)); s.bind(7, Int64(v.l1)); s.bind(8, Int64(v.l2)); s.bind(9, Int64(v.l3)); s.bind(10, v.lastSeen)
-        try s.run()
+        throw StorageError.schema("unknown dedupe-state location \(lookup.location)")
     }
 
-    /// Inserts the buffered new pairs (a full batch in one statement, a tail row by row).
+    /// Appends the buffered new pairs to the recent state (a full batch in one statement, a tail
+    /// row by row) and indexes them.
     private func flushNewPairs() throws {
+        let index = try recent()
         try newPairSessions.withUnsafeBufferPointer { all in
             func bindRow(_ st: Statement, _ base: Int32, _ p: (hash: Int64, offset: Int, length: Int, productId: Int64, view: CountedView)) {
                 let v = p.view
-                st.bind(base + 1, p.hash)
-                st.bindBlobNoCopy(base + 2, UnsafeBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)]))
-                st.bind(base + 3, p.productId); st.bind(base + 4, v.time); st.bind(base + 5, v.priceCents)
-                st.bind(base + 6, Int64(v.brand)); st.bind(base + 7, Int64(v.l1)); st.bind(base + 8, Int64(v.l2))
-                st.bind(base + 9, Int64(v.l3)); st.bind(base + 10, v.lastSeen)
+                let id = index.newId(for: p.hash)
+                index.put(p.hash, id)
+                st.bind(base + 1, id); st.bind(base + 2, p.hash)
+                st.bindBlobNoCopy(base + 3, UnsafeBufferPointer(rebasing: all[p.offset..<(p.offset + p.length)]))
+                st.bind(base + 4, p.productId); st.bind(base + 5, v.time); st.bind(base + 6, v.priceCents)
+                st.bind(base + 7, Int64(v.brand)); st.bind(base + 8, Int64(v.l1)); st.bind(base + 9, Int64(v.l2))
+                st.bind(base + 10, Int64(v.l3)); st.bind(base + 11, v.lastSeen)
             }
             if newPairs.count == SQLiteStore.rowsPerUpsert {
-                for (j, p) in newPairs.enumerated() { bindRow(pairBatchPut, Int32(j * 10), p) }
-                try pairBatchPut.run()
+                for (j, p) in newPairs.enumerated() { bindRow(recentBatchPut, Int32(j * 11), p) }
+                try recentBatchPut.run()
             } else {
-                for p in newPairs { bindRow(pairPut, 0, p); try pairPut.run() }
+                for p in newPairs { bindRow(recentPut, 0, p); try recentPut.run() }
             }
         }
+        appendedInTransaction += newPairs.count
         newPairs.removeAll(keepingCapacity: true)
         newPairSessions.removeAll(keepingCapacity: true)
+        if index.count > maxRecentPairs || appendedInTransaction > maxRecentPairsPerTransaction {
+            try mergeRecentPairs(slice: nil)
+            appendedInTransaction = 0
+        }
     }
 
     public func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int {
@@ -387,6 +512,10 @@ public final class SQLiteStore: IngestStore {
         try st.bind([.int(cutoff)])
         try st.run()
         var n = db.changes
+        let rt = try db.prepare("DELETE FROM view_state_recent WHERE last_seen < ?")
+        try rt.bind([.int(cutoff)])
+        try rt.run()
+        if db.changes > 0 { n += db.changes; recentIndex = nil }
         if overflowRows > 0 {
             let o = try db.prepare("DELETE FROM view_state_overflow WHERE last_seen < ?")
             try o.bind([.int(cutoff)])

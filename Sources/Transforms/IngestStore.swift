@@ -18,7 +18,9 @@ public struct CountedView: Sendable, Equatable {
 public struct PairLookup: Sendable {
     public var view: CountedView?
     public var location: Int
-    public init(view: CountedView?, location: Int) { self.view = view; self.location = location }
+    /// Where the store found it (e.g. a row id), for the store's own use when saving.
+    public var ref: Int64
+    public init(view: CountedView?, location: Int, ref: Int64 = 0) { self.view = view; self.location = location; self.ref = ref }
 }
 
 /// One ingested file, as the ledger records it.

@@ -23,6 +23,10 @@ public struct IngestOptions: Sendable {
     public static let dryRunPairBatch = 1 << 20
     /// How far the data clock moves between two prunings of the dedupe state.
     public var pruneEvery: Int64 = 6 * 3600
+    /// A pair's stored last-seen time advances only when it moves by at least this much (fewer
+    /// writes of the state); pruning keeps state this much longer, so nothing seen within the
+    /// horizon is ever pruned.
+    public var lastSeenGrain: Int64 = 3600
     public init() {}
 }
 
@@ -312,7 +316,7 @@ public final class Ingestor {
     /// (Queued on the state lane; the count reaches `pruned`.)
     private func pruneIfDue(watermark: Int64) throws {
         guard options.dedupeHorizon > 0 else { return }
-        let cutoff = watermark - options.dedupeHorizon
+        let cutoff = watermark - options.dedupeHorizon - options.lastSeenGrain
         if let last = lastPruneCutoff, cutoff - last < options.pruneEvery { return }
         lastPruneCutoff = cutoff
         let target = store, counter = pruned
@@ -548,7 +552,9 @@ public final class Ingestor {
                     if save { writes.add(h, e.productId, nv, found, chunk.sessions[i]) }
                 } else {
                     r.viewsDeduped += e.views
-                    if save && e.view.lastSeen > stored.lastSeen {
+                    // The stored last-seen time moves in steps of `lastSeenGrain`: a write per
+                    // repeat view would dirty a page of the state each (pruning makes up for it).
+                    if save && e.view.lastSeen >= stored.lastSeen + options.lastSeenGrain {
                         stored.lastSeen = e.view.lastSeen
                         writes.add(h, e.productId, stored, found, chunk.sessions[i])
                     }

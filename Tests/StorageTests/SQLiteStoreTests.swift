@@ -25,8 +25,10 @@ final class SQLiteStoreTests: XCTestCase {
         _ = try SQLiteStore(path: path)
         _ = try SQLiteStore(path: path)
         let db = try Database(path: path)
-        XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations"), 3)
-        XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations WHERE name IN ('0001_core', '0002_files_watermark_before', '0003_catalog')"), 3)
+        let names = ["0001_core", "0002_files_watermark_before", "0003_catalog", "0004_view_state_recent"]
+        XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations"), Int64(names.count))
+        XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations WHERE name IN (\(names.map { "'\($0)'" }.joined(separator: ", ")))"),
+                       Int64(names.count))
         XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM tiers"), 3)
         let mode = try db.prepare("PRAGMA journal_mode")
         XCTAssertTrue(try mode.step())
@@ -105,6 +107,131 @@ final class SQLiteStoreTests: XCTestCase {
             }
         }
         try s.commit()
+    }
+
+    /// A hash in merge slice `slice` (its top four bits), distinct per `n`.
+    private func hash(slice: Int, _ n: Int) -> Int64 { Int64(bitPattern: UInt64(slice) << 60 | UInt64(n)) }
+
+    func testRecentPairsAreFoundUpdatedAndMergedSliceBySlice() throws {
+        let path = dir + "/s.db"
+        let s = try SQLiteStore(path: path)
+        func view(_ t: Int64) -> CountedView { CountedView(time: t, priceCents: t, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: t) }
+        let session = Array("sess".utf8)
+        try session.withUnsafeBufferPointer { ss in
+            try s.begin()
+            for slice in 0..<16 { for n in 1...3 {
+                let h = hash(slice: slice, n)
+                let l = try s.lookupPair(hash: h, session: ss, productId: Int64(n))
+                XCTAssertNil(l.view)
+                try s.savePair(hash: h, session: ss, productId: Int64(n), view: view(Int64(100 * slice + n)), lookup: l)
+            } }
+            try s.commit()
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state_recent"), 48)
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state"), 0)
+            // Slice 0 goes first, then slice 1; the others stay recent.
+            XCTAssertEqual(try s.mergeNextRecentSlice(), 3)
+            XCTAssertEqual(try s.mergeNextRecentSlice(), 3)
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state"), 6)
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state_recent"), 42)
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state WHERE ((pair >> 60) & 15) NOT IN (0, 1)"), 0)
+            // Updates reach whichever table holds the pair, and a fresh connection sees them.
+            try s.begin()
+            for (slice, n) in [(0, 1), (5, 2)] {
+                let h = hash(slice: slice, n)
+                let l = try s.lookupPair(hash: h, session: ss, productId: Int64(n))
+                XCTAssertEqual(l.view, view(Int64(100 * slice + n)))
+                try s.savePair(hash: h, session: ss, productId: Int64(n), view: view(7), lookup: l)
+            }
+            try s.commit()
+            let again = try SQLiteStore(path: path)
+            for slice in 0..<16 { for n in 1...3 {
+                let want = (slice, n) == (0, 1) || (slice, n) == (5, 2) ? view(7) : view(Int64(100 * slice + n))
+                XCTAssertEqual(try again.lookupPair(hash: hash(slice: slice, n), session: ss, productId: Int64(n)).view, want, "\(slice) \(n)")
+            } }
+            // The cycle continues where the other connection left off (slice 2), and survives
+            // a rolled-back append.
+            try again.begin()
+            let h = hash(slice: 2, 9)
+            try again.savePair(hash: h, session: ss, productId: 9, view: view(1), lookup: try again.lookupPair(hash: h, session: ss, productId: 9))
+            XCTAssertNotNil(try again.lookupPair(hash: h, session: ss, productId: 9).view)
+            again.rollback()
+            XCTAssertNil(try again.lookupPair(hash: h, session: ss, productId: 9).view)
+            XCTAssertEqual(try again.mergeNextRecentSlice(), 3)
+            XCTAssertEqual(try again.db.scalarInt("SELECT COUNT(*) FROM view_state WHERE ((pair >> 60) & 15) = 2"), 3)
+            // Pruning reaches both tables.
+            try again.begin()
+            // Last seen before 300: slices 0-2 (9 pairs, main) and the updated (5, 2) (recent).
+            XCTAssertEqual(try again.prunePairs(lastSeenBefore: 300), 10)
+            XCTAssertNil(try again.lookupPair(hash: hash(slice: 5, 2), session: ss, productId: 2).view)
+            XCTAssertNotNil(try again.lookupPair(hash: hash(slice: 5, 1), session: ss, productId: 1).view)
+            try again.commit()
+        }
+    }
+
+    func testAHashCollisionBetweenRecentAndMainGoesToOverflow() throws {
+        let s = try SQLiteStore(path: dir + "/s.db")
+        let v1 = CountedView(time: 10, priceCents: 1, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 10)
+        let v2 = CountedView(time: 20, priceCents: 2, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 20)
+        let v3 = CountedView(time: 30, priceCents: 3, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 30)
+        let a = Array("session-a".utf8), b = Array("session-b".utf8), c = Array("session-c".utf8)
+        try a.withUnsafeBufferPointer { sa in try b.withUnsafeBufferPointer { sb in try c.withUnsafeBufferPointer { sc in
+            try s.begin()
+            try s.savePair(hash: 42, session: sa, productId: 1, view: v1, lookup: try s.lookupPair(hash: 42, session: sa, productId: 1))
+            try s.commit()
+            try s.begin()
+            try s.mergeRecentPairs(slice: nil)  // a now in the main state
+            try s.savePair(hash: 43, session: sb, productId: 1, view: v2, lookup: try s.lookupPair(hash: 43, session: sb, productId: 1))
+            // Same hash as a (main) and as b (recent), other pairs: overflow, never mistaken.
+            let lc = try s.lookupPair(hash: 42, session: sc, productId: 1)
+            XCTAssertNil(lc.view)
+            try s.savePair(hash: 42, session: sc, productId: 1, view: v3, lookup: lc)
+            let lb = try s.lookupPair(hash: 43, session: sc, productId: 2)
+            XCTAssertNil(lb.view)
+            try s.savePair(hash: 43, session: sc, productId: 2, view: v3, lookup: lb)
+            try s.commit()
+            XCTAssertEqual(try s.lookupPair(hash: 42, session: sa, productId: 1).view, v1)
+            XCTAssertEqual(try s.lookupPair(hash: 43, session: sb, productId: 1).view, v2)
+            XCTAssertEqual(try s.lookupPair(hash: 42, session: sc, productId: 1).view, v3)
+            XCTAssertEqual(try s.lookupPair(hash: 43, session: sc, productId: 2).view, v3)
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state_overflow"), 2)
+        } } }
+    }
+
+    /// Many small files with a tiny recent state (merges inside transactions and slice by slice
+    /// between files) give the same stats as one file.
+    func testRecentStateMergesDoNotChangeTheStats() throws {
+        let src = dir + "/all.csv"
+        let out = try OutputFile(path: src, gzip: false)
+        _ = try generateEvents(GeneratorOptions(rows: 6000, start: 1_569_888_000, hours: 6, seed: 5), to: out)
+        try out.finish()
+        let lines = try String(contentsOfFile: src, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        func dump(_ s: SQLiteStore) throws -> [String] {
+            var rows: [String] = []
+            for t in ["minute", "hour", "day"] {
+                let st = try s.db.prepare("SELECT bucket, event_type, dim, key, events, value_cents FROM stat_\(t) ORDER BY 1, 2, 3, 4")
+                while try st.step() { rows.append("\(t) \((0..<6).map { st.int($0) })") }
+            }
+            return rows
+        }
+        let one = try SQLiteStore(path: dir + "/one.db")
+        XCTAssertEqual(try Ingestor(store: one, options: IngestOptions(), rejects: nil).ingest(path: src).status, .ingested)
+        let many = try SQLiteStore(path: dir + "/many.db")
+        many.maxRecentPairs = 97
+        var options = IngestOptions()
+        options.pairBatch = 256
+        let ing = try Ingestor(store: many, options: options, rejects: nil)
+        let body = Array(lines.dropFirst())
+        var i = 0, k = 0
+        while i < body.count {
+            let n = 150 + (k * 37) % 400
+            let part = write("part\(k).csv", String(lines[0]) + "\n" + body[i..<min(body.count, i + n)].joined(separator: "\n") + "\n")
+            XCTAssertEqual(try ing.ingest(path: part).status, .ingested)
+            if k % 3 == 0 { try many.mergeNextRecentSlice() }
+            i += n; k += 1
+        }
+        XCTAssertGreaterThan(try many.db.scalarInt("SELECT COUNT(*) FROM view_state") ?? 0, 0)
+        XCTAssertGreaterThan(try many.db.scalarInt("SELECT COUNT(*) FROM view_state_recent") ?? 0, 0)
+        XCTAssertEqual(try dump(many), try dump(one))
     }
 
     func testLateEarlierViewCorrectsEveryTier() throws {

@@ -129,6 +129,8 @@ struct Tick {
         options.pairBatch = sized(rowsHint, options.pairBatch)
 
         let store = try SQLiteStore(path: settings.db, tiers: settings.options.tiers)
+        // One checkpoint at the end of the tick (below) copies the pages its files changed once.
+        try store.deferCheckpoints()
         let archive = try RawArchive(root: settings.archiveDir, partitioning: settings.partitioning)
         let rejects = RejectLog(path: RunSummary.defaultRejectsPath(forStore: settings.db))
         let ingestor = try Ingestor(store: store, options: options, rejects: rejects)
@@ -199,6 +201,7 @@ struct Tick {
             report.housekeeping = "skipped: stopping"
         } else {
             report.retainedRows = try store.applyRetention(try store.planRetention()).reduce(0, +)
+            try store.mergeNextRecentSlice()
             // Only partitions that ended before the watermark: the current one still grows, and
             // rewriting it every minute would cost more each time.
             let wmNow = try store.watermark() ?? Int64.min
@@ -212,6 +215,7 @@ struct Tick {
                                     rejectsPath: rejects.rowsWritten > 0 ? rejects.path : nil, rejectRowsWritten: rejects.rowsWritten,
                                     seconds: report.seconds, startedAt: report.startedAt)
         try store.setMetaText("last_tick", report.json(inbox: inbox))
+        try store.checkpoint()
         return report
     }
 
