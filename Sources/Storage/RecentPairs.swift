@@ -14,32 +14,37 @@ final class RecentPairIndex {
     /// The first row id of `slice`'s range; the range ends before `firstId(slice + 1)`.
     static func firstId(_ slice: Int) -> Int64 { Int64(slice) << sliceShift }
 
-    // Open addressing on the hash itself (already uniformly distributed): keys and ids side by
-    // side, 0 = empty id (row ids start at 1 in every slice: sequence 0 is never used).
-    private var keys: [Int64]
-    private var ids: [Int64]
+    // Open addressing on the hash itself (already uniformly distributed): one 16-byte slot per
+    // entry (key, id); id 0 = empty slot (sequence 0 is never used), -1 = a merged (removed) row.
+    private struct Slot { var key: Int64; var id: Int64 }
+    private var slots: UnsafeMutablePointer<Slot>
+    private var capacity: Int
     private var mask: Int
+    /// Live entries.
     private(set) var count = 0
+    /// Occupied slots (live and tombstones).
+    private var used = 0
     private var nextSequence = [Int64](repeating: 1, count: RecentPairIndex.slices)
 
-    init(capacity: Int = 1 << 12) {
+    init(capacity want: Int = 1 << 12) {
         var c = 16
-        while c < capacity * 2 { c <<= 1 }
-        keys = [Int64](repeating: 0, count: c)
-        ids = [Int64](repeating: 0, count: c)
+        while c < want * 2 { c <<= 1 }
+        capacity = c
         mask = c - 1
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: Slot(key: 0, id: 0), count: c)
     }
 
-    @inline(__always) private func home(_ hash: Int64) -> Int {
-        Int(truncatingIfNeeded: hash) & mask
-    }
+    deinit { slots.deallocate() }
+
+    @inline(__always) private func home(_ hash: Int64) -> Int { Int(truncatingIfNeeded: hash) & mask }
 
     func get(_ hash: Int64) -> Int64? {
         var i = home(hash)
         while true {
-            let id = ids[i]
-            if id == 0 { return nil }
-            if keys[i] == hash { return id }
+            let s = slots[i]
+            if s.id == 0 { return nil }
+            if s.key == hash { return s.id > 0 ? s.id : nil }
             i = (i + 1) & mask
         }
     }
@@ -60,33 +65,104 @@ final class RecentPairIndex {
     }
 
     func put(_ hash: Int64, _ id: Int64) {
-        if (count + 1) * 2 > keys.count { grow() }
+        if (used + 1) * 2 > capacity { rehash() }
         var i = home(hash)
-        while ids[i] != 0 {
-            if keys[i] == hash { ids[i] = id; return }
+        while slots[i].id != 0 {
+            if slots[i].key == hash {
+                if slots[i].id < 0 { count += 1 }
+                slots[i].id = id
+                return
+            }
             i = (i + 1) & mask
         }
-        keys[i] = hash
-        ids[i] = id
+        slots[i] = Slot(key: hash, id: id)
         count += 1
+        used += 1
     }
 
-    /// Forgets every row of `slice` (merged into the main state).
+    /// Forgets every row of `slice` (merged into the main state): its entries become
+    /// tombstones that lookups step over, so nothing moves.
     func removeSlice(_ slice: Int) {
-        let oldKeys = keys, oldIds = ids
-        for i in ids.indices { ids[i] = 0 }
-        count = 0
-        for i in oldIds.indices where oldIds[i] != 0 && RecentPairIndex.slice(of: oldKeys[i]) != slice {
-            put(oldKeys[i], oldIds[i])
+        for i in 0..<capacity where slots[i].id > 0 && RecentPairIndex.slice(of: slots[i].key) == slice {
+            slots[i].id = -1
+            count -= 1
         }
     }
 
-    private func grow() {
-        let oldKeys = keys, oldIds = ids
-        keys = [Int64](repeating: 0, count: oldKeys.count * 2)
-        ids = [Int64](repeating: 0, count: oldKeys.count * 2)
-        mask = keys.count - 1
+    /// Rehashes the live entries (dropping tombstones) into a table a quarter full.
+    private func rehash() {
+        let old = slots, oldCapacity = capacity
+        var c = 16
+        while c < (count + 1) * 4 { c <<= 1 }
+        capacity = c
+        mask = c - 1
+        slots = .allocate(capacity: c)
+        slots.initialize(repeating: Slot(key: 0, id: 0), count: c)
         count = 0
-        for i in oldIds.indices where oldIds[i] != 0 { put(oldKeys[i], oldIds[i]) }
+        used = 0
+        for i in 0..<oldCapacity where old[i].id > 0 { put(old[i].key, old[i].id) }
+        old.deallocate()
+    }
+}
+
+/// A Bloom filter over the pair hashes of one slice of `view_state`, persisted in
+/// `view_state_filter` so that a lookup of a new pair (most of a tick's) skips the pair index.
+///
+/// Contract: every pair of its slice in `view_state` is in the filter (pruned pairs may stay:
+/// false positives only). `pairs` counts insertions since it was built; past `capacity` the
+/// owner rebuilds it from the table.
+struct SliceFilter {
+    var pairs: Int64
+    var words: [UInt64]
+    private static let probes = 5
+
+    /// Room for `expected` pairs at about 16 bits each (false positives about 0.1%).
+    init(expected: Int64) {
+        var n = 1 << 10
+        while Int64(n) * 64 < max(1 << 16, expected * 16) { n <<= 1 }
+        words = [UInt64](repeating: 0, count: n)
+        pairs = 0
+    }
+
+    init(pairs: Int64, blob: [UInt8]) {
+        self.pairs = pairs
+        let n = max(1, blob.count / 8)
+        var w = [UInt64](repeating: 0, count: n)
+        w.withUnsafeMutableBytes { dst in blob.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(n * 8)])) } }
+        words = w
+    }
+
+    /// Pairs it holds before false positives grow (about 10 bits each).
+    var capacity: Int64 { Int64(words.count) * 64 / 10 }
+
+    var blob: [UInt8] { words.withUnsafeBytes { Array($0) } }
+
+    @inline(__always) private static func next(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func insert(_ hash: Int64) {
+        let mask = UInt64(words.count * 64 - 1)
+        var x = UInt64(bitPattern: hash)
+        for _ in 0..<SliceFilter.probes {
+            x = SliceFilter.next(x)
+            let b = x & mask
+            words[Int(b >> 6)] |= 1 << (b & 63)
+        }
+        pairs += 1
+    }
+
+    func mightContain(_ hash: Int64) -> Bool {
+        let mask = UInt64(words.count * 64 - 1)
+        var x = UInt64(bitPattern: hash)
+        for _ in 0..<SliceFilter.probes {
+            x = SliceFilter.next(x)
+            let b = x & mask
+            if words[Int(b >> 6)] & (1 << (b & 63)) == 0 { return false }
+        }
+        return true
     }
 }

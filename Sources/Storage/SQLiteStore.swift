@@ -38,6 +38,9 @@ public final class SQLiteStore: IngestStore {
     // in pair order: a sorted pass over that sixteenth of the pair index. The recent rows stay
     // about eight commits' worth. A pair hash lives in at most one of the two tables.
     private var recentIndex: RecentPairIndex?
+    /// The slices' filters of `view_state` (nil entry: that slice has none yet), loaded with
+    /// `recentIndex` and dropped with it.
+    private var sliceFilters: [SliceFilter?]?
     private var recentGet: Statement!
     private var recentPut: Statement!
     private var recentBatchPut: Statement!
@@ -162,6 +165,8 @@ public final class SQLiteStore: IngestStore {
                 t INTEGER NOT NULL, price_cents INTEGER NOT NULL,
                 brand INTEGER NOT NULL, l1 INTEGER NOT NULL, l2 INTEGER NOT NULL, l3 INTEGER NOT NULL,
                 last_seen INTEGER NOT NULL);
+            -- Per merge slice, a Bloom filter of the pairs in view_state (see SliceFilter).
+            CREATE TABLE view_state_filter (slice INTEGER PRIMARY KEY, pairs INTEGER NOT NULL, bits BLOB NOT NULL);
             """)
         for c in SQLiteStore.catalogMigrations { m.register(c.name, c.sql) }
         return m
@@ -279,6 +284,7 @@ public final class SQLiteStore: IngestStore {
         newPairSessions.removeAll(keepingCapacity: true)
         // Rows appended or merged in the transaction are gone: reload the map when next needed.
         recentIndex = nil
+        sliceFilters = nil
         if !db.isAutocommit { try? db.execute("ROLLBACK") }
     }
 
@@ -306,9 +312,11 @@ public final class SQLiteStore: IngestStore {
     public func mergeRecentPairs(slice: Int?) throws -> Int {
         if !newPairs.isEmpty { try flushNewPairs() }
         var moved = 0
+        if sliceFilters == nil { _ = try recent() }
         // Slice by slice even for all: each sort holds a sixteenth of the rows.
         for sl in slice.map({ [$0] }) ?? Array(0..<RecentPairIndex.slices) {
             let cond = "WHERE id >= \(RecentPairIndex.firstId(sl)) AND id < \(RecentPairIndex.firstId(sl + 1))"
+            try updateFilter(slice: sl, adding: cond)
             try db.execute("""
                 INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen)
                     SELECT pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen FROM view_state_recent \(cond) ORDER BY pair
@@ -324,9 +332,43 @@ public final class SQLiteStore: IngestStore {
         return moved
     }
 
-    /// The recent rows' map pair -> row id, loaded from the table at first use.
+    /// Adds the recent pairs `cond` selects (about to be merged) to their slice's filter, or
+    /// rebuilds it from `view_state` plus them when it has none or is full; saves it.
+    private func updateFilter(slice: Int, adding cond: String) throws {
+        let incoming = try db.prepare("SELECT pair FROM view_state_recent \(cond)")
+        var hashes: [Int64] = []
+        while try incoming.step() { hashes.append(incoming.int(0)) }
+        if hashes.isEmpty { return }
+        var f: SliceFilter
+        if let have = sliceFilters?[slice], have.pairs + Int64(hashes.count) <= have.capacity {
+            f = have
+        } else {
+            let lo = Int64(bitPattern: UInt64(slice) << 60)
+            let hi = lo + ((1 << 60) - 1)
+            let n = try db.scalarInt("SELECT COUNT(*) FROM view_state WHERE pair BETWEEN ? AND ?", [.int(lo), .int(hi)]) ?? 0
+            f = SliceFilter(expected: 2 * (n + Int64(hashes.count)))
+            let st = try db.prepare("SELECT pair FROM view_state WHERE pair BETWEEN ? AND ?")
+            try st.bind([.int(lo), .int(hi)])
+            while try st.step() { f.insert(st.int(0)) }
+        }
+        for h in hashes { f.insert(h) }
+        let put = try db.prepare("INSERT OR REPLACE INTO view_state_filter(slice, pairs, bits) VALUES (?, ?, ?)")
+        try put.bind([.int(Int64(slice)), .int(f.pairs), .blob(f.blob)])
+        try put.run()
+        sliceFilters?[slice] = f
+    }
+
+    /// The recent rows' map pair -> row id, loaded from the table at first use (with the
+    /// slices' filters).
     private func recent() throws -> RecentPairIndex {
         if let r = recentIndex { return r }
+        var filters = [SliceFilter?](repeating: nil, count: RecentPairIndex.slices)
+        let fs = try db.prepare("SELECT slice, pairs, bits FROM view_state_filter")
+        while try fs.step() {
+            let sl = Int(fs.int(0))
+            if sl >= 0 && sl < filters.count { filters[sl] = SliceFilter(pairs: fs.int(1), blob: fs.bytes(2)) }
+        }
+        sliceFilters = filters
         let n = try db.scalarInt("SELECT COUNT(*) FROM view_state_recent") ?? 0
         // Room for a tick's new pairs without growing.
         let r = RecentPairIndex(capacity: Int(n) + (1 << 16))
@@ -354,6 +396,11 @@ public final class SQLiteStore: IngestStore {
                                                     lastSeen: recentGet.int(8)), location: SQLiteStore.locRecent, ref: id)
             }
             return try lookupOverflow(session, productId, missing: SQLiteStore.locNewOverflow)
+        }
+        // A pair its slice's filter has never seen is not in `view_state`: no lookup.
+        if let f = sliceFilters?[RecentPairIndex.slice(of: hash)], !f.mightContain(hash) {
+            if overflowRows > 0 { return try lookupOverflow(session, productId, missing: SQLiteStore.locNewMain) }
+            return PairLookup(view: nil, location: SQLiteStore.locNewMain)
         }
         pairGet.bind(1, hash)
         defer { pairGet.reset() }

@@ -197,6 +197,37 @@ final class SQLiteStoreTests: XCTestCase {
         } } }
     }
 
+    /// A store written before the recent state (rows in `view_state`, no filters): its pairs
+    /// stay findable when a slice's filter is first built, and new pairs skip the index.
+    func testSliceFiltersCoverPairsWrittenBeforeThem() throws {
+        let path = dir + "/s.db"
+        let s = try SQLiteStore(path: path)
+        let legacy = hash(slice: 3, 77)
+        try s.db.execute("""
+            INSERT INTO view_state(pair, session, product_id, t, price_cents, brand, l1, l2, l3, last_seen)
+            VALUES (\(legacy), X'6C6567', 77, 5, 5, 0, 0, 0, 0, 5)
+            """)
+        let sess = Array("leg".utf8), other = Array("new".utf8)
+        try sess.withUnsafeBufferPointer { ls in try other.withUnsafeBufferPointer { os in
+            XCTAssertEqual(try s.lookupPair(hash: legacy, session: ls, productId: 77).view?.time, 5)
+            try s.begin()
+            for n in 1...50 {
+                let h = hash(slice: 3, n)
+                try s.savePair(hash: h, session: os, productId: Int64(n), view: CountedView(time: 9, priceCents: 9, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 9),
+                               lookup: try s.lookupPair(hash: h, session: os, productId: Int64(n)))
+            }
+            try s.commit()
+            try s.begin()
+            try s.mergeRecentPairs(slice: 3)
+            try s.commit()
+            XCTAssertEqual(try s.db.scalarInt("SELECT pairs FROM view_state_filter WHERE slice = 3"), 51)
+            let again = try SQLiteStore(path: path)
+            XCTAssertEqual(try again.lookupPair(hash: legacy, session: ls, productId: 77).view?.time, 5)
+            for n in 1...50 { XCTAssertEqual(try again.lookupPair(hash: hash(slice: 3, n), session: os, productId: Int64(n)).view?.time, 9) }
+            XCTAssertNil(try again.lookupPair(hash: hash(slice: 3, 999), session: os, productId: 999).view)
+        } }
+    }
+
     /// Many small files with a tiny recent state (merges inside transactions and slice by slice
     /// between files) give the same stats as one file.
     func testRecentStateMergesDoNotChangeTheStats() throws {
