@@ -19,9 +19,10 @@ unit: deps ## Only the Swift unit tests
 e2e: build ## Only the end-to-end tests of the built binary
 	SELLOCLI=$(BIN) bash Tests/cli/run.sh
 
-bench: build ## Benchmark ingest against gzip, igzip and DuckDB on 5M generated rows, then cron ticks (see BENCHMARKS.md)
+bench: build ## Benchmark ingest against gzip, igzip and DuckDB on 5M generated rows, cron ticks, and catalog ingest on 2M clickstream rows (see BENCHMARKS.md)
 	SELLOCLI=$(BIN) bash scripts/bench.sh
 	SELLOCLI=$(BIN) bash scripts/bench_ticks.sh
+	SELLOCLI=$(BIN) bash scripts/bench_catalog.sh
 
 kaggle: build ## Reproduce Sellometer's run: concentrate 30:1, split per minute, one tick per window (KAGGLE_DIR=dir of the REES46 files; else generated)
 	SELLOCLI=$(BIN) KAGGLE_DIR="$(KAGGLE_DIR)" bash scripts/kaggle.sh
