@@ -61,6 +61,17 @@ extension SQLiteStore {
                 last_time INTEGER NOT NULL, session_no INTEGER NOT NULL,
                 PRIMARY KEY (tenant, app, user_id)) WITHOUT ROWID;
             """),
+        // Key paths per (platform, app_version), for `verify`'s key stage (cat_keys stays, the
+        // roll-up over them). Files ingested before this migration have no rows here.
+        ("0005_catalog_keys_by_version", """
+            CREATE TABLE cat_keys_version (
+                tenant TEXT NOT NULL, app TEXT NOT NULL, platform TEXT NOT NULL, app_version TEXT NOT NULL,
+                event TEXT NOT NULL, key_path TEXT NOT NULL,
+                first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, events INTEGER NOT NULL,
+                strings INTEGER NOT NULL, numbers INTEGER NOT NULL, bools INTEGER NOT NULL,
+                objects INTEGER NOT NULL, arrays INTEGER NOT NULL, nulls INTEGER NOT NULL,
+                PRIMARY KEY (tenant, app, platform, app_version, event, key_path)) WITHOUT ROWID;
+            """),
     ]
 }
 
@@ -77,6 +88,7 @@ public final class SQLiteCatalogStore: CatalogStore {
     private var sessionPut: Statement!
     private var sessionsAdd: Statement!
     private var keyUp: Statement!
+    private var versionKeyUp: Statement!
     private var userGet: Statement!
     private var userPut: Statement!
 
@@ -104,6 +116,16 @@ public final class SQLiteCatalogStore: CatalogStore {
             INSERT INTO cat_keys(tenant, app, event, key_path, first_seen, last_seen, events, strings, numbers, bools, objects, arrays, nulls)
             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
+                events = events + excluded.events, strings = strings + excluded.strings, numbers = numbers + excluded.numbers,
+                bools = bools + excluded.bools, objects = objects + excluded.objects, arrays = arrays + excluded.arrays,
+                nulls = nulls + excluded.nulls
+            """)
+        versionKeyUp = try db.prepare("""
+            INSERT INTO cat_keys_version(tenant, app, platform, app_version, event, key_path, first_seen, last_seen, events,
+                                         strings, numbers, bools, objects, arrays, nulls)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen),
                 events = events + excluded.events, strings = strings + excluded.strings, numbers = numbers + excluded.numbers,
                 bools = bools + excluded.bools, objects = objects + excluded.objects, arrays = arrays + excluded.arrays,
                 nulls = nulls + excluded.nulls
@@ -262,6 +284,16 @@ public final class SQLiteCatalogStore: CatalogStore {
             st.bind(1, r.tenant); st.bind(2, r.app); st.bind(3, r.event); st.bind(4, r.keyPath)
             st.bind(5, r.firstSeen); st.bind(6, r.lastSeen); st.bind(7, r.events)
             for k in 0..<6 { st.bind(Int32(8 + k), r.types[k]) }
+            try st.run()
+        }
+    }
+
+    public func applyVersionKeys(_ rows: [VersionKeyRowDelta]) throws {
+        let st = versionKeyUp!
+        for r in rows {
+            st.bind(1, r.tenant); st.bind(2, r.app); st.bind(3, r.platform); st.bind(4, r.appVersion); st.bind(5, r.event)
+            st.bind(6, r.keyPath); st.bind(7, r.firstSeen); st.bind(8, r.lastSeen); st.bind(9, r.events)
+            for k in 0..<6 { st.bind(Int32(10 + k), r.types[k]) }
             try st.run()
         }
     }

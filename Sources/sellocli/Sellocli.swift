@@ -23,14 +23,16 @@ struct Sellocli: ParsableCommand {
         App clickstream catalog (Blueprint):
           sellocli catalog ingest --db cat.db events.jsonl.gz
           sellocli catalog keys --db cat.db --event click --fail-on 1
+          sellocli verify --db cat.db --tenant myntra --app shop --platform android \\
+              --baseline-version 3.2 --candidate-version 3.3
 
         The store is one SQLite file: --db, else $SELLO_DB, else ./sello.db.
 
         Exit codes: 0 ok; 1 a file or the store failed; 3 a report found something
-        (--fail-on); 64 usage error; 75 the store is busy (another process holds
-        its lock); 78 a bad configuration.
+        (--fail-on), or a verify check failed; 64 usage error; 75 the store is busy
+        (another process holds its lock); 78 a bad configuration.
         """,
         version: "0.1.0",
-        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self, Run.self, Retain.self, Archive.self, Rebuild.self, Status.self, Catalog.self]
+        subcommands: [Ingest.self, Top.self, Series.self, Sql.self, Gen.self, Concentrate.self, Split.self, Replay.self, Config.self, Run.self, Retain.self, Archive.self, Rebuild.self, Status.self, Catalog.self, Verify.self]
     )
 }

@@ -25,7 +25,7 @@ final class SQLiteStoreTests: XCTestCase {
         _ = try SQLiteStore(path: path)
         _ = try SQLiteStore(path: path)
         let db = try Database(path: path)
-        let names = ["0001_core", "0002_files_watermark_before", "0003_catalog", "0004_view_state_recent"]
+        let names = ["0001_core", "0002_files_watermark_before", "0003_catalog", "0004_view_state_recent", "0005_catalog_keys_by_version"]
         XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations"), Int64(names.count))
         XCTAssertEqual(try db.scalarInt("SELECT COUNT(*) FROM schema_migrations WHERE name IN (\(names.map { "'\($0)'" }.joined(separator: ", ")))"),
                        Int64(names.count))

@@ -23,6 +23,13 @@ public struct CatalogOptions: Sendable {
     public var minRowsForRejectRate: Int64 = 100
     /// Everything but the store write: the transaction is rolled back.
     public var dryRun = false
+    /// Memory bound: when a file's in-memory aggregates (hourly rows, hour/group/session triples,
+    /// key path rows) reach this many entries, they are written to the store inside the file's
+    /// transaction and memory is reused, so memory does not grow with the file. The result is
+    /// the same for any bound (every write is a keyed min/max/sum upsert or a set insert); only
+    /// the report's row counts (upserts made) grow with the number of flushes. Not a CLI option:
+    /// tests set it small.
+    public var flushEntries = 262_144
     public init() {}
 
     public func path(_ f: CanonicalField) -> String { mapping[f] ?? f.name }
@@ -39,10 +46,13 @@ public struct CatalogFileReport: Sendable {
     public var rejected = [Int64](repeating: 0, count: CatalogReject.allCases.count)
     public var minTime: Int64?
     public var maxTime: Int64?
+    /// Upserts made (a row written by two flushes of one file counts twice).
     public var catalogRows = 0
     public var screenRows = 0
     public var hourRows = 0
     public var keyRows = 0
+    /// Times the file's aggregates reached `CatalogOptions.flushEntries` and were written early.
+    public var flushes = 0
     /// (hour, group, session) triples new to the store.
     public var sessionsNew = 0
     /// Derived sessions started (events without a session id but with a user id).
@@ -58,7 +68,10 @@ public struct CatalogFileReport: Sendable {
 }
 
 /// The clickstream catalog pipeline: read JSON Lines, reject bad lines with reasons, aggregate a
-/// file in memory, and apply it to a `CatalogStore` in one transaction with its ledger row.
+/// file in memory, and apply it to a `CatalogStore` in one transaction with its ledger row. When
+/// the aggregates reach `CatalogOptions.flushEntries`, they are written early inside that same
+/// transaction, so memory stays bounded (except for groups, users and the events without a
+/// session id, whose derived sessions need the whole file) and the file is still all or nothing.
 ///
 /// Contract: `ingest(path:)` never throws for a bad file (its report says failed and why, and
 /// nothing of it is stored); it throws only when the store itself fails. Content already in the
@@ -70,9 +83,12 @@ public final class CatalogIngestor {
     private let walker: JSONWalker
     /// Index into `walker.found` per canonical field (nil: body, which is not a target).
     private let targetIndex: [Int]
+    /// The current file's transaction is open (begun early by a flush, or before the final apply).
+    private var inTransaction = false
 
     public init(store: CatalogStore, options: CatalogOptions, rejects: RejectLog?) throws {
         guard options.sessionGap >= 0 else { throw TransformsError.invalidArgument("session gap must not be negative") }
+        guard options.flushEntries >= 1 else { throw TransformsError.invalidArgument("flush bound must be at least 1") }
         self.store = store
         self.options = options
         self.rejects = rejects
@@ -119,7 +135,7 @@ public final class CatalogIngestor {
     private func ingestFresh(path: String, source: ByteSource, mtime: Int64, started: Double) throws -> CatalogFileReport {
         var r = CatalogFileReport(path: path)
         var rejectsOpen = false
-        var inTransaction = false
+        inTransaction = false
         do {
             let agg = FileAggregate()
             let reader = LineReader(source: source)
@@ -130,16 +146,20 @@ public final class CatalogIngestor {
             r.sha256 = source.sha256Hex()
             r.bytes = source.bytesRead
             if r.rowsRead == 0 {
+                if inTransaction { store.rollback(); inTransaction = false }
                 rejects?.abortFile(); rejectsOpen = false
                 r.status = .empty
                 r.seconds = monotonicSeconds() - started
                 return r
             }
+            // (A flush may have begun the transaction already: a failure below rolls it back.)
             if r.rowsRead >= options.minRowsForRejectRate && Double(r.rowsRejected) > options.maxRejectRate * Double(r.rowsRead) {
                 throw TransformsError.tooManyRejects(file: path, rejected: r.rowsRejected, read: r.rowsRead, maxRate: options.maxRejectRate)
             }
-            try store.begin()
-            inTransaction = true
+            if !inTransaction {
+                try store.begin()
+                inTransaction = true
+            }
             if let prior = try store.catalogLedgerEntry(sha256: r.sha256) {
                 store.rollback(); inTransaction = false
                 rejects?.abortFile(); rejectsOpen = false
@@ -148,6 +168,7 @@ public final class CatalogIngestor {
                 s.seconds = monotonicSeconds() - started
                 return s
             }
+            try deriveSessions(agg, &r)
             try apply(agg, &r)
             if options.dryRun {
                 store.rollback(); inTransaction = false
@@ -169,12 +190,12 @@ public final class CatalogIngestor {
             inTransaction = false
             r.status = .ingested
         } catch let e as TransformsError {
-            if inTransaction { store.rollback() }
+            if inTransaction { store.rollback(); inTransaction = false }
             if rejectsOpen { rejects?.abortFile() }
             r.status = .failed
             r.error = e.description
         } catch {
-            if inTransaction { store.rollback() }
+            if inTransaction { store.rollback(); inTransaction = false }
             if rejectsOpen { rejects?.abortFile() }
             throw error
         }
@@ -232,7 +253,8 @@ public final class CatalogIngestor {
                     if v.count == 0 {
                         if field == .event { bad = .noEvent } else { ids[fi] = defaults[fi] }
                     } else {
-                        ids[fi] = field == .sessionId || field == .userId ? agg.sessionText.intern(v.base, v.count) : agg.values.intern(v.base, v.count)
+                        ids[fi] = field == .sessionId ? agg.sessionText.intern(v.base, v.count)
+                            : field == .userId ? agg.userText.intern(v.base, v.count) : agg.values.intern(v.base, v.count)
                     }
                 }
                 if bad != nil { break }
@@ -247,6 +269,7 @@ public final class CatalogIngestor {
             agg.add(ids: ids, time: t, hasSession: w.found[CanonicalField.sessionId.rawValue].map { $0.count > 0 && $0.kind != .null && $0.kind != .object && $0.kind != .array } ?? false,
                     hasUser: w.found[CanonicalField.userId.rawValue].map { $0.count > 0 && $0.kind != .null && $0.kind != .object && $0.kind != .array } ?? false,
                     walker: w)
+            if agg.flushableEntries >= options.flushEntries { try flush(agg, &r) }
         }
         if r.rowsAccepted > 0 { r.minTime = minT; r.maxTime = maxT }
     }
@@ -288,6 +311,20 @@ public final class CatalogIngestor {
 
     // MARK: applying a file
 
+    /// Writes the aggregates so far inside the file's transaction (begun here when needed) and
+    /// empties them. What must see the whole file stays: groups, derived-session events (their
+    /// sessions depend on each user's events in time order) and the dictionaries they refer to.
+    private func flush(_ agg: FileAggregate, _ r: inout CatalogFileReport) throws {
+        if !inTransaction {
+            try store.begin()
+            inTransaction = true
+        }
+        try apply(agg, &r)
+        agg.resetFlushed()
+        r.flushes += 1
+    }
+
+    /// Applies the aggregates held now (all of a file, or what accumulated since the last flush).
     private func apply(_ agg: FileAggregate, _ r: inout CatalogFileReport) throws {
         let v = agg.values
         func s(_ id: Int32) -> String { v.string(id) }
@@ -299,6 +336,7 @@ public final class CatalogIngestor {
         for (gi, g) in agg.groupKeys.enumerated() {
             groups.append(HourGroup(tenant: s(g.t), app: s(g.a), platform: s(g.p), appVersion: s(g.v), event: s(g.e), screen: s(g.s)))
             let a = agg.groupAgg[gi]
+            if a.events == 0 { continue }  // no event since the last flush
             let ck = CatalogKey(t: g.t, a: g.a, p: g.p, v: g.v, e: g.e)
             if let o = catalog[ck] { catalog[ck] = (min(o.0, a.first), max(o.1, a.last), o.2 + a.events) } else { catalog[ck] = (a.first, a.last, a.events) }
             let sk = ScreenKey(t: g.t, a: g.a, e: g.e, s: g.s)
@@ -308,12 +346,12 @@ public final class CatalogIngestor {
             CatalogRowDelta(tenant: s(k.t), app: s(k.a), platform: s(k.p), appVersion: s(k.v), event: s(k.e), firstSeen: a.0, lastSeen: a.1, events: a.2)
         }
         try store.applyCatalog(catalogRows)
-        r.catalogRows = catalogRows.count
+        r.catalogRows += catalogRows.count
         let screenRows = screens.map { k, a in
             ScreenRowDelta(tenant: s(k.t), app: s(k.a), event: s(k.e), screen: s(k.s), firstSeen: a.0, lastSeen: a.1, events: a.2)
         }
         try store.applyScreens(screenRows)
-        r.screenRows = screenRows.count
+        r.screenRows += screenRows.count
         // Hours.
         var hours: [HourRowDelta] = []
         hours.reserveCapacity(agg.hourIndex.count)
@@ -323,28 +361,52 @@ public final class CatalogIngestor {
             hours.append(HourRowDelta(bucket: hour * 3600, group: groups[grp], events: a.events, anonymousSessions: a.anonymous))
         }
         try store.applyHours(hours)
-        r.hourRows = hours.count
-        // Derived sessions, then every (hour, group, session) triple.
-        try deriveSessions(agg, &r)
+        r.hourRows += hours.count
+        // Every (hour, group, session) triple (derived sessions are added before the last apply).
         var sessions: [HourSession] = []
         sessions.reserveCapacity(agg.sessions.count)
         for sk in agg.sessions {
             let (hour, grp) = FileAggregate.split(sk.hg)
             sessions.append(HourSession(bucket: hour * 3600, group: grp, session: Array(agg.sessionBytes(sk.session))))
         }
-        r.sessionsNew = try store.addSessions(sessions, groups: groups)
-        // Key paths.
-        var keys: [KeyRowDelta] = []
-        keys.reserveCapacity(agg.keyIndex.count)
+        r.sessionsNew += try store.addSessions(sessions, groups: groups)
+        // Key paths: per (platform, app_version), and rolled up over them for cat_keys.
+        var versionKeys: [VersionKeyRowDelta] = []
+        versionKeys.reserveCapacity(agg.keyIndex.count)
+        var rolled: [UInt64: FileAggregate.KeyAgg] = [:]
+        var teaIds: [TeaKey: UInt32] = [:]
+        var teas: [TeaKey] = []
         for (kk, idx) in agg.keyIndex {
-            let tea = agg.teaKeys[Int(kk >> 32)]
-            let path = agg.paths.string(Int32(truncatingIfNeeded: kk & 0xFFFF_FFFF))
+            let vek = agg.keyOwners[Int(kk >> 32)]
+            let pathId = kk & 0xFFFF_FFFF
+            let path = agg.paths.string(Int32(truncatingIfNeeded: pathId))
             let a = agg.keyAgg[idx]
-            keys.append(KeyRowDelta(tenant: s(tea.t), app: s(tea.a), event: s(tea.e), keyPath: path, firstSeen: a.first, lastSeen: a.last,
-                                    events: a.events, types: a.types))
+            versionKeys.append(VersionKeyRowDelta(tenant: s(vek.t), app: s(vek.a), platform: s(vek.p), appVersion: s(vek.v),
+                                                  event: s(vek.e), keyPath: path, firstSeen: a.first, lastSeen: a.last,
+                                                  events: a.events, types: a.types))
+            let tea = TeaKey(t: vek.t, a: vek.a, e: vek.e)
+            let ti: UInt32
+            if let x = teaIds[tea] { ti = x } else { ti = UInt32(teas.count); teaIds[tea] = ti; teas.append(tea) }
+            let rk = UInt64(ti) << 32 | pathId
+            if var o = rolled[rk] {
+                o.first = min(o.first, a.first); o.last = max(o.last, a.last); o.events += a.events
+                for b in 0..<6 { o.types[b] += a.types[b] }
+                rolled[rk] = o
+            } else {
+                rolled[rk] = a
+            }
+        }
+        var keys: [KeyRowDelta] = []
+        keys.reserveCapacity(rolled.count)
+        for (rk, a) in rolled {
+            let tea = teas[Int(rk >> 32)]
+            let path = agg.paths.string(Int32(truncatingIfNeeded: rk & 0xFFFF_FFFF))
+            keys.append(KeyRowDelta(tenant: s(tea.t), app: s(tea.a), event: s(tea.e), keyPath: path,
+                                    firstSeen: a.first, lastSeen: a.last, events: a.events, types: a.types))
         }
         try store.applyKeys(keys)
-        r.keyRows = keys.count
+        try store.applyVersionKeys(versionKeys)
+        r.keyRows += keys.count
     }
 
     /// Sessions of events without a session id, per (tenant, app, user): in time order within
@@ -357,7 +419,7 @@ public final class CatalogIngestor {
         for d in agg.derived where userIds.last != d.user { userIds.append(d.user) }
         let keys = userIds.map { u -> UserKey in
             let (t, a, user) = agg.userKeys[Int(u)]
-            return UserKey(tenant: agg.values.string(t), app: agg.values.string(a), user: agg.sessionText.string(user))
+            return UserKey(tenant: agg.values.string(t), app: agg.values.string(a), user: agg.userText.string(user))
         }
         let loaded = try store.userSessionStates(keys)
         var states: [UserSessionState] = []
@@ -389,7 +451,7 @@ public final class CatalogIngestor {
             // that does not start with \u{1}).
             text.removeAll(keepingCapacity: true)
             text.append(1)
-            text.append(contentsOf: agg.sessionBytes(agg.userKeys[Int(d.user)].2))
+            text.append(contentsOf: agg.userText.bytes(agg.userKeys[Int(d.user)].2))
             text.append(0x1F)
             text.append(contentsOf: String(cur.number).utf8)
             let sid = text.withUnsafeBufferPointer { agg.sessionText.intern($0.baseAddress, $0.count) }
@@ -404,6 +466,8 @@ struct CatalogKey: Hashable { var t, a, p, v, e: Int32 }
 struct ScreenKey: Hashable { var t, a, e, s: Int32 }
 struct GroupKey: Hashable { var t, a, p, v, e, s: Int32 }
 struct TeaKey: Hashable { var t, a, e: Int32 }
+/// (tenant, app, platform, app_version, event): what key path figures are kept per in memory.
+struct KeyOwnerKey: Hashable { var t, a, p, v, e: Int32 }
 struct SessionKey: Hashable { var hg: UInt64; var session: Int32 }
 
 /// One file's events summed in memory.
@@ -413,20 +477,25 @@ final class FileAggregate {
     struct KeyAgg { var first = Int64.max; var last = Int64.min; var events: Int64 = 0; var types = [Int64](repeating: 0, count: 6) }
 
     let values = Interner()
-    /// Session ids and user ids (and derived session texts).
+    /// Session ids (and derived session texts); emptied by each flush.
     let sessionText = Interner()
+    /// User ids (kept for the whole file: derived sessions are made at its end).
+    let userText = Interner()
     let paths = Interner()
     var groupIndex: [GroupKey: Int] = [:]
     var groupKeys: [GroupKey] = []
     var groupAgg: [Span] = []
+    /// Per group: its index in `keyOwners`, -1 until its first event with body keys.
+    var groupKeyOwner: [Int32] = []
     var hourIndex: [UInt64: Int] = [:]
     var hourAgg: [HourAgg] = []
     var sessions = Set<SessionKey>()
     var derived: [(user: Int32, time: Int64, hg: UInt64)] = []
     var userIndex: [GroupKeyUser: Int32] = [:]
     var userKeys: [(Int32, Int32, Int32)] = []
-    var teaIndex: [TeaKey: Int] = [:]
-    var teaKeys: [TeaKey] = []
+    /// Owners of key path figures (`keyIndex` keys are owner << 32 | path id).
+    var keyOwnerIndex: [KeyOwnerKey: Int] = [:]
+    var keyOwners: [KeyOwnerKey] = []
     var keyIndex: [UInt64: Int] = [:]
     var keyAgg: [KeyAgg] = []
     /// Per path id: the event stamp it was last seen in and the kinds seen then (bit per kind).
@@ -442,6 +511,21 @@ final class FileAggregate {
 
     func sessionBytes(_ id: Int32) -> UnsafeBufferPointer<UInt8> { sessionText.bytes(id) }
 
+    /// Entries a flush empties (what grows with the file).
+    var flushableEntries: Int { hourIndex.count + sessions.count + keyIndex.count }
+
+    /// Forgets what a flush wrote: spans, hourly rows, session triples and their ids, key rows.
+    /// Groups, key owners, users, derived-session events and the other dictionaries stay.
+    func resetFlushed() {
+        for i in groupAgg.indices { groupAgg[i] = Span() }
+        hourIndex.removeAll(keepingCapacity: true)
+        hourAgg.removeAll(keepingCapacity: true)
+        sessions.removeAll(keepingCapacity: true)
+        sessionText.truncate(to: 0)
+        keyIndex.removeAll(keepingCapacity: true)
+        keyAgg.removeAll(keepingCapacity: true)
+    }
+
     func add(ids: [Int32], time t: Int64, hasSession: Bool, hasUser: Bool, walker w: JSONWalker) {
         let ten = ids[CanonicalField.tenant.rawValue], app = ids[CanonicalField.app.rawValue], ev = ids[CanonicalField.event.rawValue]
         let gk = GroupKey(t: ten, a: app, p: ids[CanonicalField.platform.rawValue], v: ids[CanonicalField.appVersion.rawValue],
@@ -452,6 +536,7 @@ final class FileAggregate {
             groupIndex[gk] = gi
             groupKeys.append(gk)
             groupAgg.append(Span())
+            groupKeyOwner.append(-1)
         }
         groupAgg[gi].events += 1
         if t < groupAgg[gi].first { groupAgg[gi].first = t }
@@ -482,12 +567,16 @@ final class FileAggregate {
         // Key paths: each (path, kind) counted once per event.
         let n = w.paths.count
         if n == 0 { return }
-        let tk = TeaKey(t: ten, a: app, e: ev)
-        let tea: Int
-        if let x = teaIndex[tk] { tea = x } else {
-            tea = teaKeys.count
-            teaIndex[tk] = tea
-            teaKeys.append(tk)
+        // The group's key owner, looked up once per group rather than once per event.
+        var tea = Int(groupKeyOwner[gi])
+        if tea < 0 {
+            let ok = KeyOwnerKey(t: ten, a: app, p: gk.p, v: gk.v, e: ev)
+            if let x = keyOwnerIndex[ok] { tea = x } else {
+                tea = keyOwners.count
+                keyOwnerIndex[ok] = tea
+                keyOwners.append(ok)
+            }
+            groupKeyOwner[gi] = Int32(tea)
         }
         stamp &+= 1
         if stamp == 0 { for i in seenStamp.indices { seenStamp[i] = 0 }; stamp = 1 }

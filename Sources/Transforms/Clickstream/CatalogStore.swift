@@ -96,6 +96,16 @@ public struct KeyRowDelta: Sendable {
     public var types: [Int64]
 }
 
+/// One key path row's change for one (platform, app_version): the same figures as `KeyRowDelta`
+/// one level finer (what `verify` compares between versions). Summed over platforms and versions,
+/// these rows give the `KeyRowDelta`s of the same file.
+public struct VersionKeyRowDelta: Sendable {
+    public var tenant, app, platform, appVersion, event, keyPath: String
+    public var firstSeen, lastSeen, events: Int64
+    /// By `JSONKind.rawValue`.
+    public var types: [Int64]
+}
+
 /// Derived-session state of one user (events without a session id).
 public struct UserSessionState: Sendable, Equatable {
     public var lastTime: Int64
@@ -145,6 +155,8 @@ public protocol CatalogStore: AnyObject {
     /// `groups` are the groups `sessions[].group` index into. Returns sessions that were new.
     func addSessions(_ sessions: [HourSession], groups: [HourGroup]) throws -> Int
     func applyKeys(_ rows: [KeyRowDelta]) throws
+    /// The same key figures per (platform, app_version): min/max/sum upserts like `applyKeys`.
+    func applyVersionKeys(_ rows: [VersionKeyRowDelta]) throws
     func userSessionStates(_ users: [UserKey]) throws -> [UserSessionState?]
     func saveUserSessionStates(_ users: [UserKey], _ states: [UserSessionState]) throws
     func recordCatalogFile(_ entry: CatalogLedgerEntry) throws
