@@ -78,7 +78,8 @@ public final class RawArchive {
     private var unparsedSeq = 0
     private var seq = 0
     private var scratch = [UInt8]()
-    private var lastCommit: (sha256: String, paths: [String])?
+    /// Sources committed since the last `settle()`: what `undoLastCommit` takes back.
+    private var unsettled: [(sha256: String, paths: [String])] = []
 
     private var knownDirs = Set<String>()
     private var createdDirs = Set<String>()
@@ -196,7 +197,6 @@ public final class RawArchive {
         if inSource { throw StorageError.archive(path: root, reason: "beginSource while another source is open") }
         inSource = true
         sourceName = Array(name.utf8)
-        lastCommit = nil
     }
 
     /// Archives one record with a parsed event time (Unix seconds) in the partition of that
@@ -334,7 +334,7 @@ public final class RawArchive {
             throw error
         }
         let result = SourceCommit.archived(rows: rows, unparsedRows: unparsedRows, files: pieces.count, bytes: bytes)
-        lastCommit = (sha256, pieces.map { $0.finalPath! })
+        unsettled.append((sha256, pieces.map { $0.finalPath! }))
         pieces.removeAll()
         inSource = false
         try stepHook?(.sourceManifestCommitted)
@@ -357,29 +357,35 @@ public final class RawArchive {
         inSource = false
     }
 
-    /// Takes the source committed by the last `commitSource` back out of the archive (for when
-    /// the store commit that follows it fails). Valid only right after that commit; otherwise
-    /// does nothing. Every file that commit wrote holds only that source's rows.
+    /// The sources committed since then are final (the store committed them too).
+    public func settle() { unsettled.removeAll() }
+
+    /// Takes the sources committed since the last `settle()` back out of the archive (for when
+    /// the store commit that follows them fails). Every file those commits wrote holds only
+    /// its source's rows.
     public func undoLastCommit() throws {
-        guard let last = lastCommit, !inSource else { return }
+        guard !unsettled.isEmpty, !inSource else { return }
         try db.execute("BEGIN IMMEDIATE")
         do {
             let dfs = try db.prepare("DELETE FROM file_sources WHERE path = ?")
             let df = try db.prepare("DELETE FROM files WHERE path = ?")
-            for p in last.paths {
-                try dfs.bind([.text(p)]); try dfs.run()
-                try df.bind([.text(p)]); try df.run()
-            }
             let ds = try db.prepare("DELETE FROM sources WHERE sha256 = ?")
-            try ds.bind([.text(last.sha256)]); try ds.run()
+            for c in unsettled {
+                for p in c.paths {
+                    try dfs.bind([.text(p)]); try dfs.run()
+                    try df.bind([.text(p)]); try df.run()
+                }
+                try ds.bind([.text(c.sha256)]); try ds.run()
+            }
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
             throw error
         }
-        lastCommit = nil
+        let gone = unsettled.flatMap(\.paths)
+        unsettled.removeAll()
         // Out of the manifest now: if unlinking fails or we crash, these are mere leftovers.
-        for p in last.paths { unlink(root + "/" + p) }
+        for p in gone { unlink(root + "/" + p) }
     }
 
     // MARK: - verification
@@ -440,7 +446,7 @@ public final class RawArchive {
     /// is in the archive exactly once.
     public func compact(partitions: [String]? = nil, dryRun: Bool = false) throws -> CompactReport {
         if inSource { throw StorageError.archive(path: root, reason: "compact while a source is being written") }
-        lastCommit = nil
+        unsettled.removeAll()
         var keys: [String]
         if let partitions {
             keys = []

@@ -9,5 +9,6 @@ extension RawArchive: RawRecordSink {
     }
     public func commitArchive(sha256: String) throws { _ = try commitSource(sha256: sha256) }
     public func undoArchive() throws { try undoLastCommit() }
+    public func settleArchive() { settle() }
     public func abortArchive() { abortSource() }
 }

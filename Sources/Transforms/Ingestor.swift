@@ -69,20 +69,23 @@ public struct FileReport: Sendable {
 }
 
 /// Receives rejected rows. Contract: rows between `beginFile` and `commitFile` become durable
-/// only at `commitFile`; `undoCommit` removes the last committed file's rows (when the store's
-/// commit failed after them); `abortFile` discards them.
+/// only at `commitFile`; `undoCommit` removes the rows of every file committed since the last
+/// `settle` (when the store's commit failed after them); `settle` marks them final (the store
+/// committed); `abortFile` discards the current file's rows.
 public protocol RejectSink: AnyObject {
     func beginFile(_ name: String) throws
     func reject(line: Int64, reason: RejectReason, raw: UnsafeBufferPointer<UInt8>) throws
     func commitFile() throws
     func undoCommit()
+    func settle()
     func abortFile()
 }
 
 /// Receives every record of a file, accepted or rejected, for the raw archive. Contract like
 /// `RejectSink`: nothing of a file is durable before `commitArchive`, which runs just before the
-/// store's commit; `undoArchive` takes the last commit back when the store's commit then fails;
-/// `abortArchive` drops the current file. Committing the same content twice changes nothing.
+/// store's commit; `undoArchive` takes back every commit since the last `settleArchive` when
+/// the store's commit then fails; `abortArchive` drops the current file. Committing the same
+/// content twice changes nothing.
 public protocol RawRecordSink: AnyObject {
     func beginArchive(name: String) throws
     /// A record whose event time parsed (even if another field is then rejected).
@@ -91,6 +94,7 @@ public protocol RawRecordSink: AnyObject {
     func archiveUnparsed(line: Int64, reason: RejectReason, raw: UnsafeBufferPointer<UInt8>) throws
     func commitArchive(sha256: String) throws
     func undoArchive() throws
+    func settleArchive()
     func abortArchive()
 }
 
@@ -280,6 +284,8 @@ public final class Ingestor {
                 if archive != nil && !options.dryRun { try? archive?.undoArchive() }
                 throw error
             }
+            rejects?.settle()
+            if !options.dryRun { archive?.settleArchive() }
             inTransaction = false
             r.status = .ingested
         } catch let e as TransformsError {
@@ -302,6 +308,156 @@ public final class Ingestor {
         }
         r.seconds = monotonicSeconds() - started
         return r
+    }
+
+    /// Ingests several files (a cron tick's) in one store transaction: the same stats, ledger,
+    /// rejects and archive as `ingest(path:)` on each in turn, but each stats row, and each page
+    /// of the store, is written once for the group instead of once per file. Every file's
+    /// effects still commit all or nothing (here all together). Files whose content is in the
+    /// ledger, or repeats an earlier file of the group, are skipped up front by content hash.
+    /// When any file fails, the group is rolled back and its files are ingested one at a time
+    /// (so a bad file costs a second pass over the others, and nothing else). Reports come in
+    /// `paths` order. Throws only when the store itself fails.
+    public func ingestGroup(paths: [String]) throws -> [FileReport] {
+        if paths.count < 2 || options.dryRun || paths.contains("-") { return try paths.map { try ingest(path: $0) } }
+        var reports = [FileReport?](repeating: nil, count: paths.count)
+        var todo: [(index: Int, sha: String, mtime: Int64)] = []
+        var firstWith: [String: String] = [:]
+        for (i, path) in paths.enumerated() {
+            let started = monotonicSeconds()
+            var st = stat()
+            // Anything unusual (unreadable, vanished): the one-file path reports it properly.
+            guard stat(path, &st) == 0, let source = try? ByteSource(path: path), (try? source.drainRaw()) != nil else {
+                return try paths.map { try ingest(path: $0) }
+            }
+            let sha = source.sha256Hex()
+            if let prior = try worker.sync({ try store.ledgerEntry(sha256: sha) })?.path ?? firstWith[sha] {
+                reports[i] = .skipped(path: path, sha256: sha, bytes: source.bytesRead, format: .auto, duplicateOf: prior,
+                                      seconds: monotonicSeconds() - started)
+                continue
+            }
+            firstWith[sha] = path
+            todo.append((i, sha, Int64(st.st_mtim.tv_sec)))
+        }
+        if todo.count < 2 {
+            for t in todo { reports[t.index] = try ingest(path: paths[t.index]) }
+            return reports.map { $0! }
+        }
+        let keyMark = keys.count
+        let pruneCutoffBefore = lastPruneCutoff
+        var rejectsOpen = false, archiveOpen = false, inTransaction = false
+        do {
+            var watermark = try worker.sync { try store.watermark() }
+            // Views are late (beyond the horizon) relative to the watermark before the group.
+            let groupLateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
+            keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
+            try worker.sync { try store.begin() }
+            inTransaction = true
+            var last = todo[0].index
+            for t in todo {
+                let path = paths[t.index]
+                let started = monotonicSeconds()
+                var r = FileReport(path: path)
+                let source = try ByteSource(path: path)
+                let reader = try RecordReader(source: source, format: options.format)
+                r.format = reader.format
+                let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
+                runningMax = watermark ?? Int64.min
+                try rejects?.beginFile(path)
+                rejectsOpen = rejects != nil
+                if let archive {
+                    try archive.beginArchive(name: path)
+                    archiveOpen = true
+                }
+                try readRows(reader, &r, lateCutoff: lateCutoff, total: nil)
+                // Views stay pending and stats summed in memory across the group's files: a
+                // session spread over the group's files is resolved against the store once.
+                try source.drainRaw()
+                r.sha256 = source.sha256Hex()
+                r.bytes = source.bytesRead
+                if r.sha256 != t.sha { throw TransformsError.io(file: path, reason: "changed while being read") }
+                if r.rowsRead >= options.minRowsForRejectRate && Double(r.rowsRejected) > options.maxRejectRate * Double(r.rowsRead) {
+                    throw TransformsError.tooManyRejects(file: path, rejected: r.rowsRejected, read: r.rowsRead, maxRate: options.maxRejectRate)
+                }
+                if r.rowsRead == 0 && reader.header.isEmpty && source.bytesRead <= 3 {
+                    // Empty: nothing to record, as on the one-file path.
+                    if rejectsOpen { rejects?.abortFile(); rejectsOpen = false }
+                    if archiveOpen { archive?.abortArchive(); archiveOpen = false }
+                    r.status = .empty
+                    r.seconds = monotonicSeconds() - started
+                    reports[t.index] = r
+                    continue
+                }
+                let before = watermark
+                if let maxT = r.maxTime {
+                    let newWatermark = max(watermark ?? maxT, maxT)
+                    if newWatermark != watermark {
+                        try worker.sync { try store.setWatermark(newWatermark) }
+                        watermark = newWatermark
+                    }
+                    try pruneIfDue(watermark: newWatermark)
+                }
+                let entry = LedgerEntry(
+                    sha256: r.sha256, path: path, size: r.bytes, mtime: t.mtime, rowsRead: r.rowsRead, rowsAccepted: r.rowsAccepted,
+                    rejected: r.rejected, minTime: r.minTime, maxTime: r.maxTime, ingestedAt: Int64(time(nil)), watermarkBefore: before)
+                try worker.sync { try store.recordFile(entry) }
+                if rejectsOpen { try rejects?.commitFile(); rejectsOpen = false }
+                if archiveOpen { try archive?.commitArchive(sha256: r.sha256); archiveOpen = false }
+                r.status = .ingested
+                r.seconds = monotonicSeconds() - started
+                reports[t.index] = r
+                last = t.index
+            }
+            // The group's sums, its new keys and its commit: counted on its last file.
+            let started = monotonicSeconds()
+            var r = reports[last]!
+            runningMax = max(runningMax, watermark ?? Int64.min)
+            try resolvePending(&r, lateCutoff: groupLateCutoff, all: true)
+            try flushStats(&r)
+            try worker.drain()
+            r.pairsPruned += pruned.take()
+            if keys.count > keyMark {
+                try store.appendKeys(firstId: keyMark, keys: (keyMark..<keys.count).map { keys.bytes(Int32($0)) })
+            }
+            do {
+                try store.commit()
+            } catch {
+                rejects?.undoCommit()
+                try? archive?.undoArchive()
+                throw error
+            }
+            inTransaction = false
+            rejects?.settle()
+            archive?.settleArchive()
+            r.seconds += monotonicSeconds() - started
+            reports[last] = r
+            return reports.map { $0! }
+        } catch let e as TransformsError {
+            // A file failed: nothing of the group stays; each file goes in on its own.
+            _ = e
+            worker.drainDiscardingError(); _ = pruned.take()
+            if inTransaction { store.rollback() }
+            if rejectsOpen { rejects?.abortFile() }
+            rejects?.undoCommit()
+            if archiveOpen { archive?.abortArchive() }
+            try archive?.undoArchive()
+            keys.truncate(to: keyMark); resetCategoryCache()
+            stats.reset(); pending.clear()
+            lastPruneCutoff = pruneCutoffBefore
+            for t in todo { reports[t.index] = try ingest(path: paths[t.index]) }
+            return reports.map { $0! }
+        } catch {
+            worker.drainDiscardingError(); _ = pruned.take()
+            if inTransaction { store.rollback() }
+            if rejectsOpen { rejects?.abortFile() }
+            rejects?.undoCommit()
+            if archiveOpen { archive?.abortArchive() }
+            try? archive?.undoArchive()
+            keys.truncate(to: keyMark); resetCategoryCache()
+            stats.reset(); pending.clear()
+            lastPruneCutoff = pruneCutoffBefore
+            throw error
+        }
     }
 
     private func resetCategoryCache() {

@@ -7,13 +7,15 @@ import Glibc
 ///
 /// Contract: each file's rejected rows are first written to a temporary gzip file beside the
 /// rejects file (so memory stays flat however many rows are rejected); `commitFile` appends it
-/// and fsyncs; `undoCommit` truncates the append away again.
+/// and fsyncs; `undoCommit` truncates the appends since the last `settle` away again.
 public final class RejectLog: RejectSink {
     public let path: String
     private var temp: OutputFile?
     private var tempPath: String { path + ".part-\(getpid())" }
     private var currentName = ""
-    private var sizeBeforeCommit: Int64 = -1
+    /// The file's size before the first commit since `settle` (-1: nothing to undo).
+    private var settledSize: Int64 = -1
+    private var rowsSinceSettle: Int64 = 0
     private var rowsInFile = 0
     private var line = [UInt8]()
     public private(set) var rowsWritten: Int64 = 0
@@ -57,7 +59,7 @@ public final class RejectLog: RejectSink {
     }
 
     public func commitFile() throws {
-        guard let t = temp else { sizeBeforeCommit = -1; return }
+        guard let t = temp else { return }
         try t.finish()
         temp = nil
         let out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -65,7 +67,8 @@ public final class RejectLog: RejectSink {
         defer { close(out) }
         var st = stat()
         fstat(out, &st)
-        sizeBeforeCommit = Int64(st.st_size)
+        let sizeBeforeCommit = Int64(st.st_size)
+        if settledSize < 0 { settledSize = sizeBeforeCommit }
         let inp = open(tempPath, O_RDONLY | O_CLOEXEC)
         guard inp >= 0 else { throw TransformsError.io(file: tempPath, reason: String(cString: strerror(errno))) }
         defer { close(inp); unlink(tempPath) }
@@ -91,13 +94,19 @@ public final class RejectLog: RejectSink {
             throw TransformsError.io(file: path, reason: "fsync failed: \(why)")
         }
         rowsWritten += Int64(rowsInFile)
+        rowsSinceSettle += Int64(rowsInFile)
     }
 
     public func undoCommit() {
-        guard sizeBeforeCommit >= 0 else { return }
-        _ = truncate(path, off_t(sizeBeforeCommit))
-        rowsWritten -= Int64(rowsInFile)
-        sizeBeforeCommit = -1
+        defer { settle() }
+        guard settledSize >= 0 else { return }
+        _ = truncate(path, off_t(settledSize))
+        rowsWritten -= rowsSinceSettle
+    }
+
+    public func settle() {
+        settledSize = -1
+        rowsSinceSettle = 0
     }
 
     public func abortFile() {

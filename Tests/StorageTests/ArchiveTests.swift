@@ -413,6 +413,7 @@ final class ArchiveTests: XCTestCase {
     func testAbortAndUndoLeaveNothing() throws {
         let a = try RawArchive(root: root)
         try archive(a, shaA, "a.csv", [(oct1, rec(1))])
+        a.settle()  // the store committed a.csv
         try a.beginSource(name: "b.csv")
         try add(a, oct1 + 1, rec(2))
         try add(a, oct1 + 7200, rec(3))
@@ -429,6 +430,13 @@ final class ArchiveTests: XCTestCase {
         XCTAssertEqual(filesOnDisk(), ["2019/10/01/2019-10-01T00.csv.gz"])
         XCTAssertEqual(try allRows(a), expected([(oct1, rec(1))]))
         XCTAssertThrowsError(try add(a, oct1, rec(9)), "add outside a source")
+        // A group of sources for one store transaction: its failure takes them all back.
+        try archive(a, shaB, "b.csv", [(oct1 + 2, rec(4))])
+        try archive(a, String(repeating: "c", count: 64), "c.csv", [(oct1 + 7200, rec(5))])
+        try a.undoLastCommit()
+        XCTAssertFalse(try a.isArchived(sha256: shaB))
+        XCTAssertEqual(filesOnDisk(), ["2019/10/01/2019-10-01T00.csv.gz"])
+        XCTAssertEqual(try allRows(a), expected([(oct1, rec(1))]))
     }
 
     func testOneOpenerAtATime() throws {

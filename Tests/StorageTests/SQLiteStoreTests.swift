@@ -265,6 +265,48 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertEqual(try dump(many), try dump(one))
     }
 
+    /// A group of files in one transaction gives the same store as one file at a time; a bad
+    /// file sends its group back to one transaction per file; repeated content is skipped.
+    func testIngestGroupEqualsOneFileAtATime() throws {
+        let src = dir + "/all.csv"
+        let out = try OutputFile(path: src, gzip: false)
+        _ = try generateEvents(GeneratorOptions(rows: 4000, start: 1_569_888_000, hours: 3, seed: 9), to: out)
+        try out.finish()
+        let lines = try String(contentsOfFile: src, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        var parts: [String] = []
+        var i = 1, k = 0
+        while i < lines.count {
+            let n = 300 + (k * 53) % 500
+            parts.append(write("g\(k).csv", String(lines[0]) + "\n" + lines[i..<min(lines.count, i + n)].joined(separator: "\n") + "\n"))
+            i += n; k += 1
+        }
+        let bad = write("bad.csv", String(lines[0]) + "\n" + (0..<200).map { "2019-10-01 00:00:0\($0 % 10) UTC,bogus,1,2,,,1.00,3,s" }.joined(separator: "\n") + "\n")
+        func dump(_ s: SQLiteStore) throws -> [String] {
+            var rows: [String] = []
+            for q in ["SELECT bucket, event_type, dim, key, events, value_cents FROM stat_minute ORDER BY 1, 2, 3, 4",
+                      "SELECT bucket, event_type, dim, key, events, value_cents FROM stat_day ORDER BY 1, 2, 3, 4",
+                      "SELECT sha256, path, rows_read, rows_accepted, min_event_time, max_event_time, watermark_before FROM files ORDER BY 2",
+                      "SELECT id, text FROM keys ORDER BY 1", "SELECT value FROM meta WHERE key = 'watermark'"] {
+                let st = try s.db.prepare(q)
+                while try st.step() { rows.append((0..<st.columnCount).map { st.text($0) ?? "null" }.joined(separator: ",")) }
+            }
+            return rows
+        }
+        let one = try SQLiteStore(path: dir + "/one.db")
+        let a = try Ingestor(store: one, options: IngestOptions(), rejects: nil)
+        for p in parts { XCTAssertEqual(try a.ingest(path: p).status, .ingested) }
+        let grouped = try SQLiteStore(path: dir + "/grouped.db")
+        let b = try Ingestor(store: grouped, options: IngestOptions(), rejects: nil)
+        let first = try b.ingestGroup(paths: Array(parts[0..<3]) + [parts[0]])
+        XCTAssertEqual(first.map(\.status), [.ingested, .ingested, .ingested, .skipped])
+        XCTAssertEqual(first[3].duplicateOf, parts[0])
+        // A bad file in the middle: the group goes in file by file; only the bad one fails.
+        let second = try b.ingestGroup(paths: [parts[3], bad] + Array(parts[4...]))
+        XCTAssertEqual(second.map(\.status), [.ingested, .failed] + Array(repeating: .ingested, count: parts.count - 4))
+        XCTAssertEqual(try dump(grouped), try dump(one))
+        XCTAssertGreaterThan(try dump(one).count, 1000)
+    }
+
     func testLateEarlierViewCorrectsEveryTier() throws {
         let s = try SQLiteStore(path: dir + "/s.db")
         let ing = try Ingestor(store: s, options: IngestOptions(), rejects: nil)

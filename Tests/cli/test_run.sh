@@ -85,6 +85,18 @@ assert_eq "a failed file makes the tick exit 1" 1 "$code"
 assert_eq "failed file moved" "yes" "$([ -f "$d/in6/.sello-failed/bad.csv" ] && echo yes)"
 assert_contains "failed file's reason" "$(cat "$d/in6/.sello-failed/bad.csv.error" 2>/dev/null)" "bad.csv"
 assert_eq "good files ingested" "2" "$(sqlv "$d/t6.db" 'SELECT COUNT(*) FROM files')"
+# A file that fails only at its end (too many rejected rows), among good ones: the tick's
+# group is rolled back and redone file by file, so its rejects and archive rows never stay.
+mkdir -p "$d/in6b"; deliver "$d/in6b" $(ls "$d/parts" | grep '\.csv$' | sed -n '3,5p')
+{ echo "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+  for i in $(seq 1 150); do echo "2019-10-01 00:00:0$((i % 10)) UTC,bogus,1,2,,,1.00,3,s$i"; done
+  echo "2019-10-01 00:00:01 UTC,view,1,2,,,1.00,3,s1"; } > "$d/in6b/rejecty.csv"
+"$SELLOCLI" run --inbox "$d/in6b" --db "$d/t6.db" --archive "$d/a6" -q; code=$?
+assert_eq "a file failing at its end makes the tick exit 1" 1 "$code"
+assert_eq "its group's good files went in" "5" "$(sqlv "$d/t6.db" 'SELECT COUNT(*) FROM files')"
+assert_eq "none of its rejected rows kept" "0" "$(gzip -dc "$d/t6.rejects.csv.gz" 2>/dev/null | grep -c rejecty.csv)"
+assert_eq "archive holds the good sources only" "5" "$(sqlv "$d/a6/manifest.sqlite" 'SELECT COUNT(*) FROM sources')"
+assert_exit "archive verifies" 0 "$SELLOCLI" archive verify --archive "$d/a6"
 rm -rf "$d"
 
 # 7. --loop: ticks until SIGTERM; SIGTERM finishes the current file and exits 0; what was not

@@ -86,6 +86,10 @@ struct TickReport {
 struct Tick {
     let settings: TickSettings
 
+    /// At most this many files, or about this many bytes, per store transaction.
+    static let groupFiles = 16
+    static let groupBytes: Int64 = 64 << 20
+
     func run() throws -> TickReport {
         var report = TickReport()
         let clock = ProcessInfo.processInfo.systemUptime
@@ -149,16 +153,29 @@ struct Tick {
             }
         report.backlog = scheduled.filter { wm != nil && ($0.first ?? Int64.max) < wm! }.count
 
-        // 3. Ingest each (its own transaction), then let go of each file only once the archive
-        //    vouches for its rows. (One transaction per tick with a savepoint per file writes
-        //    fewer pages but cost more CPU in SQLite's savepoint journal: BENCHMARKS.md.)
+        // 3. Ingest them in groups, one store transaction per group (each stats row and page is
+        //    written once per group, not once per file; a failing file sends its group back to
+        //    one transaction per file: `Ingestor.ingestGroup`), then let go of each file only
+        //    once the archive vouches for its rows. A stop request ends the tick after the
+        //    current group.
         var files: [FileReport] = []
         var done: [(path: String, report: FileReport)] = []
-        for item in scheduled {
+        var next = 0
+        while next < scheduled.count {
             if stopRequested != 0 { report.stoppedEarly = true; break }
-            let r = try ingestor.ingest(path: item.path)
-            files.append(r)
-            done.append((item.path, r))
+            var group: [String] = []
+            var bytes: Int64 = 0
+            while next < scheduled.count && group.count < Tick.groupFiles && (group.isEmpty || bytes < Tick.groupBytes) {
+                let p = scheduled[next].path
+                var st = stat()
+                bytes += stat(p, &st) == 0 ? Int64(st.st_size) : 0
+                group.append(p)
+                next += 1
+            }
+            for (p, r) in zip(group, try ingestor.ingestGroup(paths: group)) {
+                files.append(r)
+                done.append((p, r))
+            }
         }
         for (path, r) in done {
             let name = (path as NSString).lastPathComponent
