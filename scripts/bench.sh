@@ -19,57 +19,19 @@ BENCH_REPEAT=${BENCH_REPEAT:-1}
 DUCKDB_VERSION=${DUCKDB_VERSION:-1.4.1}
 SELLOCLI=${SELLOCLI:-.build/release/sellocli}
 
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+BENCH_NAME=bench
+# shellcheck source=scripts/bench_lib.sh
+source "$(dirname "$0")/bench_lib.sh"
 
 [[ $BENCH_ROWS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROWS must be a positive integer (got '$BENCH_ROWS')"
 [[ $BENCH_REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer (got '$BENCH_REPEAT')"
 
-# A SELLOCLI given by the caller is taken relative to the caller's directory; the default is the
-# repository's own release build. Then everything runs from the repository root.
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [[ $SELLOCLI != */* ]] && command -v "$SELLOCLI" >/dev/null 2>&1; then
-    SELLOCLI=$(command -v "$SELLOCLI")
-elif [[ $SELLOCLI == .build/release/sellocli ]]; then
-    SELLOCLI="$ROOT/$SELLOCLI"
-elif [[ $SELLOCLI != /* ]]; then
-    SELLOCLI="$PWD/$SELLOCLI"
-fi
-cd "$ROOT"
-
-if [[ ! -x $SELLOCLI ]]; then
-    die "no sellocli binary at $SELLOCLI
-  build it first:  swift build -c release   (or: make bench, which builds it)
-  or point SELLOCLI at one:  SELLOCLI=/path/to/sellocli bash scripts/bench.sh"
-fi
+resolve_sellocli
 
 # --- tools -------------------------------------------------------------------------------------
-missing_pkgs=()
-command -v igzip >/dev/null 2>&1 || missing_pkgs+=(isal)
-[[ -x /usr/bin/time ]] || missing_pkgs+=(time)
-command -v sqlite3 >/dev/null 2>&1 || missing_pkgs+=(sqlite3)
-command -v gzip >/dev/null 2>&1 || missing_pkgs+=(gzip)
-command -v python3 >/dev/null 2>&1 || missing_pkgs+=(python3 python3-venv)
-if ((${#missing_pkgs[@]})); then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        note "installing ${missing_pkgs[*]} (apt-get)"
-        apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_pkgs[@]}" >&2
-    else
-        die "missing tools; install the Debian packages: ${missing_pkgs[*]}
-  e.g.  sudo apt-get install -y ${missing_pkgs[*]}"
-    fi
-fi
-
-mkdir -p bench/cache bench/work
+need_tools sqlite3
 
 # --- input (cached) ----------------------------------------------------------------------------
-human_rows() {
-    local n=$1
-    if ((n % 1000000 == 0)); then echo "$((n / 1000000))m"
-    elif ((n % 1000 == 0)); then echo "$((n / 1000))k"
-    else echo "$n"; fi
-}
 INPUT="bench/cache/events-$(human_rows "$BENCH_ROWS").csv.gz"
 if [[ ! -s $INPUT ]]; then
     note "generating $INPUT ($BENCH_ROWS rows; cached for later runs)"
@@ -85,18 +47,7 @@ else
 fi
 
 # --- DuckDB in a venv (once) -------------------------------------------------------------------
-VENV=bench/venv
-VPY=$VENV/bin/python
-if ! "$VPY" -c "import duckdb" >/dev/null 2>&1 ||
-   [[ $("$VPY" -c "import duckdb; print(duckdb.__version__)" 2>/dev/null) != "$DUCKDB_VERSION" ]]; then
-    note "creating $VENV with duckdb==$DUCKDB_VERSION"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" ||
-        die "python3 -m venv failed; install the Debian package python3-venv (apt-get install -y python3-venv)"
-    "$VPY" -m pip install -q --disable-pip-version-check "duckdb==$DUCKDB_VERSION" >&2 ||
-        die "pip install duckdb==$DUCKDB_VERSION failed (see 'pip index versions duckdb' for what is offered)"
-fi
-DUCKDB_V=$("$VPY" -c "import duckdb; print(duckdb.__version__)")
+ensure_duckdb_venv
 
 # --- timing ------------------------------------------------------------------------------------
 W=bench/work
@@ -129,24 +80,6 @@ command_for() {
     esac
 }
 
-run_timed() {
-    local tool=$1 tf="$W/$1.time" rc=0
-    prepare "$tool"
-    command_for "$tool"
-    /usr/bin/time -f '%e %U %S %M' -o "$tf" "${CMD[@]}" >/dev/null 2>"$W/$tool.err" || rc=$?
-    if ((rc != 0)); then
-        echo "bench: $tool failed (exit $rc): ${CMD[*]}" >&2
-        tail -n 20 "$W/$tool.err" >&2
-        exit 1
-    fi
-    local line
-    line=$(tail -n 1 "$tf")
-    note "  $tool: wall user sys rssKB = $line"
-    if [[ -z ${BEST[$tool]:-} ]] || awk -v a="$line" -v b="${BEST[$tool]}" \
-        'BEGIN { split(a, x, " "); split(b, y, " "); exit !(x[1] < y[1]) }'; then
-        BEST[$tool]=$line
-    fi
-}
 
 cat "$INPUT" >/dev/null   # warm the page cache so the first tool does not pay for the disk
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -156,14 +89,9 @@ for ((r = 1; r <= BENCH_REPEAT; r++)); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-field() { echo "${BEST[$1]}" | awk -v i="$2" '{ print $i }'; }
 DUCK_WALL=$(field duckdb 1)
 IGZIP_WALL=$(field igzip 1)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a < 0.01) a = 0.01; if (b < 0.01) b = 0.01; printf "%.2f", a / b }'; }
 
-CPU_MODEL=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
-[[ -n $CPU_MODEL ]] || CPU_MODEL=$(uname -m)
-MEM_TOTAL=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 SELLO_V=$("$SELLOCLI" --version 2>/dev/null | head -n 1 || true)
 IGZIP_V=$(igzip --version 2>&1 | head -n 1 || true)
 INPUT_MB=$(awk -v b="$(stat -c %s "$INPUT")" 'BEGIN { printf "%.1f", b / 1048576 }')
@@ -172,7 +100,7 @@ REPORT="$W/last-run.md"
 {
     echo "### Benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- machine: $(nproc) cores, $CPU_MODEL, $MEM_TOTAL RAM, Linux $(uname -r); load average before: $LOAD_BEFORE"
+    echo "- machine: $(machine_line); load average before: $LOAD_BEFORE"
     echo "- input: \`$INPUT\`, $BENCH_ROWS rows, $INPUT_MB MB gzip (\`sellocli gen --hours 168 --seed 42\`)"
     echo "- versions: sellocli ${SELLO_V:-unknown}, DuckDB $DUCKDB_V, $IGZIP_V, $(gzip --version | head -n 1)"
     echo "- best of $BENCH_REPEAT run(s) each, \`/usr/bin/time\`; rows/s counts the input rows for every tool"
