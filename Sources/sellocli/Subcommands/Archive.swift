@@ -11,16 +11,18 @@ struct Archive: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect, verify and compact the raw archive.",
         discussion: """
-        The raw archive holds every ingested source's raw rows (accepted and rejected alike) \
-        as gzip CSV files partitioned by event hour or day, with a manifest \
-        (manifest.sqlite) of sources, files, rows, bytes and SHA-256s. It is written by \
-        `sellocli ingest --archive DIR` and read by `sellocli rebuild`. A partition that got \
-        rows from several sources has a main file and segments; `compact` merges them.
+        The raw archive holds every ingested source's raw rows (accepted and rejected
+        alike) as gzip CSV files partitioned by event hour or day, with a manifest
+        (manifest.sqlite) of sources, files, rows, bytes and SHA-256s. It is written
+        by `sellocli ingest --archive DIR` and read by `sellocli rebuild`. A partition
+        that got rows from several sources has a main file and segments; `compact`
+        merges them.
 
-        The archive is --archive DIR, else archive.dir in the config file \
-        ($SELLO_ARCHIVE_DIR), else `archive` beside the store. Only one process uses an \
-        archive at a time (a lock on DIR/.lock): while another holds it (an archiving ingest, \
-        another compact), these commands wait up to --wait and then exit 75.
+        The archive is --archive DIR, else archive.dir in the config file
+        ($SELLO_ARCHIVE_DIR), else `archive` beside the store. Only one process uses
+        an archive at a time (a lock on DIR/.lock): while another holds it (an
+        archiving ingest, another compact), these commands wait up to --wait and then
+        exit 75.
 
         Examples:
           sellocli archive ls --archive /data/archive
@@ -29,9 +31,9 @@ struct Archive: ParsableCommand {
           sellocli archive compact --dry-run
           sellocli archive compact
 
-        Exit status: 0 ok; 1 the archive is missing or failed (verify: a source failed); \
-        64 usage error; 75 the archive is in use by another process (after --wait); 78 a bad \
-        config file or SELLO_* value.
+        Exit status: 0 ok; 1 the archive is missing or failed (verify: a source
+        failed); 64 usage error; 75 the archive is in use by another process (after
+        --wait); 78 a bad config file or SELLO_* value.
         """,
         subcommands: [ArchiveLs.self, ArchiveVerify.self, ArchiveCompact.self]
     )
@@ -93,19 +95,24 @@ struct ArchiveLs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List the archive's partitions (or files) with rows, bytes and segments.",
+        usage: """
+        sellocli archive ls [--db <path>] [--config <path>] [--archive <dir>]
+                            [--wait <duration>] [--files] [--format <format>]
+        """,
         discussion: """
-        One row per partition, oldest first (the files of rows without a usable time together \
-        as `unparsed`, last): partition, start (ISO 8601 UTC), files, segments (files beyond \
-        the main one: what `compact` would merge), rows, bytes. With --files, one row per \
-        file in the order `rebuild` reads them: path, partition, kind (main, segment, \
-        unparsed), rows, bytes, sha256. Totals go to standard error.
+        One row per partition, oldest first (the files of rows without a usable time
+        together as `unparsed`, last): partition, start (ISO 8601 UTC), files,
+        segments (files beyond the main one: what `compact` would merge), rows, bytes.
+        With --files, one row per file in the order `rebuild` reads them: path,
+        partition, kind (main, segment, unparsed), rows, bytes, sha256. Totals go to
+        standard error.
 
         Examples:
           sellocli archive ls --db sello.db
           sellocli archive ls --archive /data/archive --files --format json
 
-        Exit status: 0 ok; 1 no archive there or it failed; 64 usage error; 75 in use by \
-        another process (after --wait); 78 a bad config file or SELLO_* value.
+        Exit status: 0 ok; 1 no archive there or it failed; 64 usage error; 75 in use
+        by another process (after --wait); 78 a bad config file or SELLO_* value.
         """
     )
 
@@ -145,20 +152,25 @@ struct ArchiveVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that every archived source's files are intact and match the manifest.",
+        usage: """
+        sellocli archive verify [--db <path>] [--config <path>]
+                                [--archive <dir>] [--wait <duration>]
+                                [--sha <sha256> ...] [--format <format>]
+        """,
         discussion: """
-        For every source in the manifest (or each --sha given: a full SHA-256, or a unique \
-        prefix of at least 8 hex digits), every file holding its rows must exist, be intact \
-        gzip, and have the manifest's size, SHA-256 and row count. One row per source: \
-        sha256, name, status (ok or FAILED), rows, files, bytes, error. Any failure is also \
-        named on standard error, and the exit status is 1.
+        For every source in the manifest (or each --sha given: a full SHA-256, or a
+        unique prefix of at least 8 hex digits), every file holding its rows must
+        exist, be intact gzip, and have the manifest's size, SHA-256 and row count.
+        One row per source: sha256, name, status (ok or FAILED), rows, files, bytes,
+        error. Any failure is also named on standard error, and the exit status is 1.
 
         Examples:
           sellocli archive verify --db sello.db
           sellocli archive verify --sha 3f2a9c1d --sha 77aa01be --format json
 
-        Exit status: 0 every source checked out; 1 a source failed, is unknown, or there is \
-        no archive; 64 usage error; 75 in use by another process (after --wait); 78 a bad \
-        config file or SELLO_* value.
+        Exit status: 0 every source checked out; 1 a source failed, is unknown, or
+        there is no archive; 64 usage error; 75 in use by another process (after
+        --wait); 78 a bad config file or SELLO_* value.
         """
     )
 
@@ -224,24 +236,30 @@ struct ArchiveCompact: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compact",
         abstract: "Merge each partition's main file and segments into one file; remove leftovers.",
+        usage: """
+        sellocli archive compact [--db <path>] [--config <path>]
+                                 [--archive <dir>] [--wait <duration>]
+                                 [--dry-run] [--format <format>]
+        """,
         discussion: """
-        A partition that received rows from several sources holds a main file and segments. \
-        compact rewrites them as one main file (rows in the order rebuild reads them, so a \
-        rebuild gives the same stats before and after), checking every input against the \
-        manifest first, and removes files the manifest does not list (leftovers of a crash). \
-        Crash-safe: every row is in the archive exactly once at every moment.
+        A partition that received rows from several sources holds a main file and
+        segments. compact rewrites them as one main file (rows in the order rebuild
+        reads them, so a rebuild gives the same stats before and after), checking
+        every input against the manifest first, and removes files the manifest does
+        not list (leftovers of a crash). Crash-safe: every row is in the archive
+        exactly once at every moment.
 
-        One row per merged partition: partition, files_before, files_after, rows, bytes (of \
-        the merged file; empty in a dry run), output. Totals and the leftovers go to standard \
-        error. --dry-run lists the same, changing nothing.
+        One row per merged partition: partition, files_before, files_after, rows,
+        bytes (of the merged file; empty in a dry run), output. Totals and the
+        leftovers go to standard error. --dry-run lists the same, changing nothing.
 
         Examples:
           sellocli archive compact --dry-run --db sello.db
           sellocli archive compact --archive /data/archive --wait 10m
 
-        Exit status: 0 ok; 1 no archive there, or an input failed its check (nothing of that \
-        partition changed); 64 usage error; 75 in use by another process (after --wait); 78 a \
-        bad config file or SELLO_* value.
+        Exit status: 0 ok; 1 no archive there, or an input failed its check (nothing
+        of that partition changed); 64 usage error; 75 in use by another process
+        (after --wait); 78 a bad config file or SELLO_* value.
         """
     )
 

@@ -9,15 +9,18 @@ struct Catalog: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The clickstream event catalog: which events, screens and body keys each app sends.",
         discussion: """
-        `catalog ingest` reads clickstream JSON Lines into the store; the public tables are then
-        read with `sellocli sql` (or any SQLite client):
-          catalog(tenant, app, platform, app_version, event, first_seen, last_seen, events)
+        `catalog ingest` reads clickstream JSON Lines into the store; the public
+        tables are then read with `sellocli sql` (or any SQLite client):
+          catalog(tenant, app, platform, app_version, event, first_seen, last_seen,
+                  events)
           catalog_screens(tenant, app, event, screen, first_seen, last_seen, events)
-          event_counts_hour(bucket, tenant, app, platform, app_version, event, screen, events, sessions)
+          event_counts_hour(bucket, tenant, app, platform, app_version, event, screen,
+                            events, sessions)
           event_keys(tenant, app, event, key_path, first_seen, last_seen, events,
                      strings, numbers, bools, objects, arrays, nulls, presence)
           catalog_files (the ledger of clickstream files; same columns as files)
-        Times are Unix seconds UTC (floor of the event time); bucket is the start of the hour.
+        Times are Unix seconds UTC (floor of the event time); bucket is the start of
+        the hour.
         """,
         subcommands: [CatalogIngest.self, CatalogNew.self, CatalogObsolete.self, CatalogKeys.self, CatalogDiff.self]
     )
@@ -27,41 +30,53 @@ struct CatalogIngest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Read clickstream JSON Lines and update the event catalog, hourly counts and key inventory.",
+        usage: """
+        sellocli catalog ingest [--db <path>] [--config <path>]
+                                [--wait <duration>] [--rejects <path>]
+                                [--session-gap <duration>] [--ts-unit <unit>]
+                                [--max-reject-rate <rate>] [--dry-run]
+                                [--summary-json <path>] [--quiet] [<file> ...]
+        """,
         discussion: """
-        Input: JSON Lines, plain or gzip (detected from the bytes), files or - for standard input.
-        Canonical fields: tenant, app, platform, app_version, event, screen, session_id, user_id,
-        ts, and a body object (any nesting). Another layout is read through [catalog.mapping] in
-        the config file: canonical field = "dotted.json.path" (object keys from the record root);
-        body = "" takes the whole record as the body.
+        Input: JSON Lines, plain or gzip (detected from the bytes), files or - for
+        standard input. Canonical fields: tenant, app, platform, app_version, event,
+        screen, session_id, user_id, ts, and a body object (any nesting). Another
+        layout is read through [catalog.mapping] in the config file: canonical
+        field = "dotted.json.path" (object keys from the record root); body = "" takes
+        the whole record as the body.
 
         Per line:
-          - rejected, with a reason, when it is not one JSON object (bad_json), has no event name
-            (no_event), no ts (no_time), a ts that does not parse (bad_time: ISO 8601, or Unix
-            seconds/milliseconds as a number or digits; ts_unit auto reads numbers above 10^11
-            as milliseconds), an object or array where a canonical field should be (bad_field), a
-            body that is not an object (bad_body), or more than 64 MiB (line_too_long); rejected
-            lines go to the rejects file (gzip CSV: source_file,line,reason,raw)
-          - missing or null fields: tenant and app "default", platform, app_version, screen ""
+          - rejected, with a reason, when it is not one JSON object (bad_json), has no
+            event name (no_event), no ts (no_time), a ts that does not parse
+            (bad_time: ISO 8601, or Unix seconds/milliseconds as a number or digits;
+            ts_unit auto reads numbers above 10^11 as milliseconds), an object or
+            array where a canonical field should be (bad_field), a body that is not an
+            object (bad_body), or more than 64 MiB (line_too_long); rejected lines go
+            to the rejects file (gzip CSV: source_file,line,reason,raw)
+          - missing or null fields: tenant and app "default", platform, app_version,
+            screen ""
           - numbers and booleans in a canonical field are read as their JSON text
-        Updates, all keyed upserts (first_seen = min, last_seen = max, counts = sum), so any order
-        of files gives the same catalog: catalog, catalog_screens, event_counts_hour (sessions =
-        exact distinct session ids in that hour and group) and event_keys (every key path of the
-        body, `items[].sku` style with containers and `[]` elements as paths too; events counts
-        events carrying the path; each type column counts events where the path held that JSON
-        type; presence = events / the (tenant, app, event) total from catalog_screens).
+        Updates, all keyed upserts (first_seen = min, last_seen = max, counts = sum),
+        so any order of files gives the same catalog: catalog, catalog_screens,
+        event_counts_hour (sessions = exact distinct session ids in that hour and
+        group) and event_keys (every key path of the body, `items[].sku` style with
+        containers and `[]` elements as paths too; events counts events carrying the
+        path; each type column counts events where the path held that JSON type;
+        presence = events / the (tenant, app, event) total from catalog_screens).
 
-        Sessions: session_id when present. Without it, sessions are derived per (tenant, app,
-        user_id) with Divolte's rule: a new session when more than session_gap (default 30m)
-        passed since the user's previous event. Within a file events are taken in time order;
-        across files the store keeps each user's last event time and session number, so derived
-        sessions assume each user's files arrive in time order: an event older than the user's
-        last stored event joins the user's current session (counted as out of order in the
-        summary). An event with neither session_id nor user_id is a session of its own.
+        Sessions: session_id when present. Without it, sessions are derived per
+        (tenant, app, user_id) with Divolte's rule: a new session when more than
+        session_gap (default 30m) passed since the user's previous event. Within a
+        file events are taken in time order; across files the store keeps each user's
+        last event time and session number, so derived sessions assume each user's
+        files arrive in time order: an event older than the user's last stored event
+        joins the user's current session (counted as out of order in the summary). An
+        event with neither session_id nor user_id is a session of its own.
 
-        A file whose content (SHA-256) is in the catalog_files ledger is skipped: re-running
-        never double counts. Each file is one transaction: its rows, its ledger row and its
-        rejects commit together or not at all. A file above --max-reject-rate (judged on files of
-        100 rows or more) fails as a whole.
+        A file whose content (SHA-256) is in the catalog_files ledger is skipped:
+        re-running never double counts. Each file is one transaction: its rows, its
+        ledger row and its rejects commit together or not at all. A file above
+        --max-reject-rate (judged on files of 100 rows or more) fails as a whole.
 
         Examples:
           # Canonical layout, gzip or plain
@@ -78,18 +93,21 @@ struct CatalogIngest: ParsableCommand {
           #   screen = "location"
           #   body = ""                 # the whole record's keys go to event_keys
           sellocli catalog ingest --db divolte.db divolte-*.jsonl
-          sellocli sql --db divolte.db "SELECT event, events FROM catalog ORDER BY events DESC"
+          sellocli sql --db divolte.db \\
+              "SELECT event, events FROM catalog ORDER BY events DESC"
 
-          # Segment: event = "event", ts = "timestamp", user_id = "userId", body = "properties"
+          # Segment: event = "event", ts = "timestamp", user_id = "userId",
+          # body = "properties"
           # Check a file without writing, with figures for monitoring
           sellocli catalog ingest --dry-run --summary-json - new-app.jsonl
 
-        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held while
-        writing: with a cron tick running, ingest waits up to --wait, then exits 75.
+        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held
+        while writing: with a cron tick running, ingest waits up to --wait, then
+        exits 75.
 
-        Exit status: 0 every file ingested, skipped or empty; 1 a file or the store failed;
-        64 usage error; 75 the store is busy (after --wait); 78 a bad config file or SELLO_*
-        value.
+        Exit status: 0 every file ingested, skipped or empty; 1 a file or the store
+        failed; 64 usage error; 75 the store is busy (after --wait); 78 a bad config
+        file or SELLO_* value.
         """
     )
 

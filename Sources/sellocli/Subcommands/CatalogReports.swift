@@ -34,23 +34,30 @@ private func withCatalog<T>(_ store: StoreOptions, _ body: (SQLiteStore, Effecti
 }
 
 private let reportsExitStatus = """
-    Exit status: 0 report printed (whatever it found, unless --fail-on); 3 the report has at least
-    --fail-on N findings (rows still printed); 1 the store failed; 64 usage error; 78 bad config.
+    Exit status: 0 report printed (whatever it found, unless --fail-on); 3 the
+    report has at least --fail-on N findings (rows still printed); 1 the store
+    failed; 64 usage error; 78 bad config.
     """
 
 struct CatalogNew: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "new",
         abstract: "What the catalog first saw at or after a time: apps, events, combinations, screens, body keys.",
+        usage: """
+        sellocli catalog new [--db <path>] [--config <path>] --since <time>
+                             [--fail-on <N>] [--format <format>]
+        """,
         discussion: """
-        --since takes a time (2024-05-01, 2024-05-01T10:00:00Z, Unix seconds) or a negative
-        duration (-24h, -7d) meaning that long before the catalog's data clock: the latest
-        last_seen in the catalog (never the wall clock). A thing is new when its first_seen is at
-        or after that time. One row per finding, ordered by kind, then the key columns:
-          kind          app (tenant, app), event (tenant, app, event), combination (tenant, app,
-                        platform, app_version, event), screen (tenant, app, event, screen),
-                        key (tenant, app, event, key_path)
-          first_seen    the earliest event of it (ISO 8601 UTC); events: how many so far
+        --since takes a time (2024-05-01, 2024-05-01T10:00:00Z, Unix seconds) or a
+        negative duration (-24h, -7d) meaning that long before the catalog's data
+        clock: the latest last_seen in the catalog (never the wall clock). A thing is
+        new when its first_seen is at or after that time. One row per finding, ordered
+        by kind, then the key columns:
+          kind          app (tenant, app), event (tenant, app, event), combination
+                        (tenant, app, platform, app_version, event), screen (tenant,
+                        app, event, screen), key (tenant, app, event, key_path)
+          first_seen    the earliest event of it (ISO 8601 UTC); events: how many
+                        so far
         Columns that do not apply to a kind are empty (null in JSON).
 
         Examples:
@@ -97,14 +104,21 @@ struct CatalogObsolete: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "obsolete",
         abstract: "Combinations not seen for a while on the data clock, with their owners.",
+        usage: """
+        sellocli catalog obsolete [--db <path>] [--config <path>]
+                                  [--older-than <duration>] [--quiet]
+                                  [--fail-on <N>] [--format <format>]
+        """,
         discussion: """
-        Lists catalog combinations (tenant, app, platform, app_version, event) whose last_seen
-        is before the catalog's data clock (the latest last_seen in the catalog, never the wall
-        clock) minus --older-than. The owner comes from [catalog.owners] in the config file:
-        pattern = "owner", patterns matched against the app or the event name, `*` any run of
-        characters, `?` one character; the first matching pattern in file order wins; no match
-        leaves owner empty. Rows are ordered by owner (unowned last), then the combination, so
-        each owner's rows are together, ready to mail. The clock and cutoff go to stderr.
+        Lists catalog combinations (tenant, app, platform, app_version, event) whose
+        last_seen is before the catalog's data clock (the latest last_seen in the
+        catalog, never the wall clock) minus --older-than. The owner comes from
+        [catalog.owners] in the config file: pattern = "owner", patterns matched
+        against the app or the event name, `*` any run of characters, `?` one
+        character; the first matching pattern in file order wins; no match leaves
+        owner empty. Rows are ordered by owner (unowned last), then the combination,
+        so each owner's rows are together, ready to mail. The clock and cutoff go to
+        stderr.
 
         Examples:
           # sello.toml beside the store:
@@ -114,7 +128,8 @@ struct CatalogObsolete: ParsableCommand {
           sellocli catalog obsolete --db catalog.db --older-than 14d
 
           # One CSV per owner, from cron; exit 3 when anything is stale
-          sellocli catalog obsolete --older-than 30d --format csv --fail-on 1 > stale.csv
+          sellocli catalog obsolete --older-than 30d --format csv --fail-on 1 \\
+              > stale.csv
 
         \(reportsExitStatus)
         """
@@ -150,25 +165,35 @@ struct CatalogKeys: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "The body keys of one event: presence, type histogram, and flags for suspicious keys.",
+        usage: """
+        sellocli catalog keys [--db <path>] [--config <path>] --event <event>
+                              [--app <app>] [--tenant <tenant>]
+                              [--missing-min <rate>] [--missing-max <rate>]
+                              [--only-flagged] [--fail-on <N>]
+                              [--format <format>]
+        """,
         discussion: """
-        One row per (tenant, app, event, key_path), ordered by those. Key paths are those of
-        `catalog ingest` (`items[].sku`; containers and `[]` elements are paths too).
-          presence   events carrying the path / all events of (tenant, app, event), 0..1
-          types      the JSON types the path held, share of the type counts, largest first:
-                     "number 84% / string 16%"
+        One row per (tenant, app, event, key_path), ordered by those. Key paths are
+        those of `catalog ingest` (`items[].sku`; containers and `[]` elements are
+        paths too).
+          presence   events carrying the path / all events of (tenant, app, event),
+                     0..1
+          types      the JSON types the path held, share of the type counts, largest
+                     first: "number 84% / string 16%"
           flags      inconsistent_type: more than one non-null JSON type;
                      sometimes_missing: presence within [--missing-min, --missing-max]
                      (required-looking but missing sometimes)
         Presence of a nested path counts against all events, so `items[].qty` is also
-        sometimes_missing when `items` itself is. Findings (for --fail-on) = flagged keys.
+        sometimes_missing when `items` itself is. Findings (for --fail-on) = flagged
+        keys.
 
         Examples:
           # Every key of click, in every app
           sellocli catalog keys --db catalog.db --event click
 
           # One app, flagged keys only, as JSON; exit 3 when any key is flagged
-          sellocli catalog keys --event addToCart --tenant myntra --app shop --only-flagged \\
-              --format json --fail-on 1
+          sellocli catalog keys --event addToCart --tenant myntra --app shop \\
+              --only-flagged --format json --fail-on 1
 
           # Stricter: flag keys missing in 0.1% or more of events
           sellocli catalog keys --event purchase --missing-min 50% --missing-max 99.9%
@@ -208,24 +233,36 @@ struct CatalogDiff: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Events, screens and body keys present on one side and not the other.",
+        usage: """
+        sellocli catalog diff [--db <path>] [--config <path>]
+                              [--tenant <tenant> ...] [--app <app> ...]
+                              [--platform <platform> ...]
+                              [--app-version <app-version> ...] [--fail-on <N>]
+                              [--format <format>]
+        """,
         discussion: """
-        Exactly one of --tenant, --app, --platform, --app-version is given twice: those are the
-        two sides. The others, given at most once, narrow both sides. Compared:
+        Exactly one of --tenant, --app, --platform, --app-version is given twice:
+        those are the two sides. The others, given at most once, narrow both sides.
+        Compared:
           event    event names (from catalog)
-          screen   (event, screen) pairs (catalog_screens; with --platform or --app-version,
-                   from event_counts_hour, whose first/last are hour starts)
-          key      (event, key_path) body keys (event_keys), only when no side names a platform
-                   or app version: the store keeps keys per (tenant, app, event)
-        One row per difference: kind, event, screen, key_path, only_in (the side that has it),
-        missing_in, and its events, first_seen, last_seen on that side. Ordered by kind (event,
-        screen, key), then event, screen, key_path, first side first. Findings = rows.
+          screen   (event, screen) pairs (catalog_screens; with --platform or
+                   --app-version, from event_counts_hour, whose first/last are hour
+                   starts)
+          key      (event, key_path) body keys (event_keys), only when no side names a
+                   platform or app version: the store keeps keys per (tenant, app,
+                   event)
+        One row per difference: kind, event, screen, key_path, only_in (the side that
+        has it), missing_in, and its events, first_seen, last_seen on that side.
+        Ordered by kind (event, screen, key), then event, screen, key_path, first side
+        first. Findings = rows.
 
         Examples:
           # What tenant jabong sends that myntra does not, and the reverse
           sellocli catalog diff --db catalog.db --tenant myntra --tenant jabong
 
           # Android against iOS within one app
-          sellocli catalog diff --tenant myntra --app shop --platform android --platform ios
+          sellocli catalog diff --tenant myntra --app shop \\
+              --platform android --platform ios
 
           # A release candidate against the current version; exit 3 on any difference
           sellocli catalog diff --tenant myntra --app shop --platform android \\

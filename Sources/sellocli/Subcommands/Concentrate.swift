@@ -7,37 +7,48 @@ struct Concentrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concentrate",
         abstract: "Compress event time by a ratio (Sellometer's 30:1), writing REES46 CSV.",
+        usage: """
+        sellocli concentrate [--ratio <n>] [--origin <time>]
+                             [--format <format>] [--output <file>] [--gzip]
+                             [--rejects <file>] [<file> ...]
+        """,
         discussion: """
-        Rewrites every event_time t as origin + floor((t - origin) / ratio), the floor taken \
-        toward minus infinity (also for times before --origin), so the 31 days of October play in \
-        about one day at --ratio 30. The output is CSV with the REES46 header in canonical column \
-        order (event_time, event_type, product_id, category_id, category_code, brand, price, \
-        user_id, user_session) and event_time as `2019-10-01 00:00:00 UTC`; every other field \
-        is written as it was read (re-quoted only when it holds a comma, quote or newline; a \
-        column the input lacks is empty). Rows keep their input order; the inputs are \
+        Rewrites every event_time t as origin + floor((t - origin) / ratio), the floor
+        taken toward minus infinity (also for times before --origin), so the 31 days
+        of October play in about one day at --ratio 30. The output is CSV with the
+        REES46 header in canonical column order (event_time, event_type, product_id,
+        category_id, category_code, brand, price, user_id, user_session) and
+        event_time as `2019-10-01 00:00:00 UTC`; every other field is written as it
+        was read (re-quoted only when it holds a comma, quote or newline; a column the
+        input lacks is empty). Rows keep their input order; the inputs are
         concatenated in the order given.
 
-        Inputs are CSV (with a header) or JSON Lines, plain or gzip (detected from the bytes), \
-        `-` for standard input; the times accepted are those of ingest. The output is plain \
-        unless --gzip is given or its name ends in .gz. Memory does not grow with the input.
+        Inputs are CSV (with a header) or JSON Lines, plain or gzip (detected from the
+        bytes), `-` for standard input; the times accepted are those of ingest. The
+        output is plain unless --gzip is given or its name ends in .gz. Memory does
+        not grow with the input.
 
         Rows that cannot be compressed are never dropped silently:
-          - a row whose event_time does not parse is written unchanged (event_time verbatim; \
-        ingest will reject it with bad_event_time), or, with --rejects, goes to the rejects \
-        file instead;
-          - a record that cannot be laid out in columns (CSV field count differs from the \
-        header's, a JSON line that is not an object, a line over 64 MiB) goes to the rejects \
-        file with --rejects, else it is dropped and counted.
-        The rejects file has ingest's layout, source_file,line,reason,raw (gzip when its name \
-        ends in .gz). The summary on standard error reconciles: rows read = written \
-        (compressed + unparsable passed through) + to rejects + malformed dropped.
+          - a row whose event_time does not parse is written unchanged (event_time
+            verbatim; ingest will reject it with bad_event_time), or, with --rejects,
+            goes to the rejects file instead;
+          - a record that cannot be laid out in columns (CSV field count differs from
+            the header's, a JSON line that is not an object, a line over 64 MiB) goes
+            to the rejects file with --rejects, else it is dropped and counted.
+        The rejects file has ingest's layout, source_file,line,reason,raw (gzip when
+        its name ends in .gz). The summary on standard error reconciles: rows read =
+        written (compressed + unparsable passed through) + to rejects + malformed
+        dropped.
 
         Worked example (--ratio 30, --origin 2019-10-01T00:00:00Z):
           2019-10-01 00:00:00 UTC  ->  2019-10-01 00:00:00 UTC
-          2019-10-01 00:00:59 UTC  ->  2019-10-01 00:00:01 UTC   (59 / 30 = 1.97, floor 1)
+          2019-10-01 00:00:59 UTC  ->  2019-10-01 00:00:01 UTC
+                                       (59 / 30 = 1.97, floor 1)
           2019-10-01 01:00:00 UTC  ->  2019-10-01 00:02:00 UTC
-          2019-10-31 23:59:59 UTC  ->  2019-10-02 00:47:59 UTC   (2678399 / 30 = 89279.97)
-          2019-09-30 23:59:59 UTC  ->  2019-09-30 23:59:59 UTC   (-1 / 30 = -0.03, floor -1)
+          2019-10-31 23:59:59 UTC  ->  2019-10-02 00:47:59 UTC
+                                       (2678399 / 30 = 89279.97)
+          2019-09-30 23:59:59 UTC  ->  2019-09-30 23:59:59 UTC
+                                       (-1 / 30 = -0.03, floor -1)
 
         Examples:
 
@@ -53,10 +64,11 @@ struct Concentrate: ParsableCommand {
             sellocli concentrate 2019-Oct.csv.gz -o oct-30x.csv.gz
             sellocli split --every 1m --servers 4 --gzip -o minutes oct-30x.csv.gz
 
-        Exit status: 0 on success (also when rows were passed through or dropped: see the \
-        summary), 1 when an input cannot be read (I/O error, corrupt gzip, a header without \
-        event_time, event_type, product_id or price, binary data; the output then is \
-        incomplete) or the output cannot be written, 64 for invalid options.
+        Exit status: 0 on success (also when rows were passed through or dropped: see
+        the summary), 1 when an input cannot be read (I/O error, corrupt gzip, a
+        header without event_time, event_type, product_id or price, binary data; the
+        output then is incomplete) or the output cannot be written, 64 for invalid
+        options.
         """
     )
 

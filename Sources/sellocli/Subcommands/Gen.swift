@@ -6,53 +6,61 @@ struct Gen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gen",
         abstract: "Write deterministic synthetic e-commerce events in the REES46 layout, or an app clickstream.",
+        usage: """
+        sellocli gen [--rows <rows>] [--start <time>] [--hours <hours>]
+                     [--seed <seed>] [--gzip] [--level <n>] [--jsonl]
+                     [--clickstream] [--append] [--output <file>]
+        """,
         discussion: """
-        Writes exactly --rows events, ordered by event_time, spread over --hours hours from \
-        --start with a daily traffic curve (quiet at night UTC, busiest in the evening). The \
-        output is CSV with the REES46 header (event_time, event_type, product_id, \
-        category_id, category_code, brand, price, user_id, user_session) \
-        or, with --jsonl, one JSON object per line with the same keys (no header). Times are \
-        written as `2019-10-01 00:00:00 UTC`, prices with two decimals, a missing brand or \
-        category_code as an empty field (an empty string in JSON).
+        Writes exactly --rows events, ordered by event_time, spread over --hours hours
+        from --start with a daily traffic curve (quiet at night UTC, busiest in the
+        evening). The output is CSV with the REES46 header (event_time, event_type,
+        product_id, category_id, category_code, brand, price, user_id, user_session)
+        or, with --jsonl, one JSON object per line with the same keys (no header).
+        Times are written as `2019-10-01 00:00:00 UTC`, prices with two decimals, a
+        missing brand or category_code as an empty field (an empty string in JSON).
 
-        The data has the character of the real multi-category store: events come in sessions \
-        of a few minutes; about 96% are views, 2.2% carts and 1.75% purchases (no \
-        remove_from_cart); about a quarter of views repeat a (user_session, product_id) pair; \
-        carts and purchases follow a view of the same product in the same session; about a \
-        third of rows have no category_code and 12-15% no brand; a few products are very \
-        popular. The product catalog is the same for every seed, like one store over many days.
+        The data has the character of the real multi-category store: events come in
+        sessions of a few minutes; about 96% are views, 2.2% carts and 1.75% purchases
+        (no remove_from_cart); about a quarter of views repeat a (user_session,
+        product_id) pair; carts and purchases follow a view of the same product in the
+        same session; about a third of rows have no category_code and 12-15% no brand;
+        a few products are very popular. The product catalog is the same for every
+        seed, like one store over many days.
 
-        The output is a function of --rows, --start, --hours, --seed and --jsonl only: the same \
-        options give the same bytes (on one platform and C library). Memory does not grow \
-        with --rows.
+        The output is a function of --rows, --start, --hours, --seed and --jsonl only:
+        the same options give the same bytes (on one platform and C library). Memory
+        does not grow with --rows.
 
-        With --clickstream, gen writes an app clickstream instead (JSON Lines, --jsonl implied), \
-        for the event catalog and verify: one object per line with tenant, app, platform, \
-        app_version, event, screen, session_id, user_id, ts and a nested body. Two tenants \
-        (myntra: apps shop on android/ios/web and lite on android; jabong: shop on \
-        android/ios/web), app versions with release shares (myntra shop android 3.2 80% and \
-        3.3 20%, ios 3.2 70% and 3.3 30%, jabong android 2.9 85% and 2.8 15%; one version a \
-        user), sessions walking the screens home, search, listing, pdp, cart, checkout, payment \
-        and orderConfirmation with the events screenLoad, click, scroll, search, filter, \
-        addToCart, removeFromCart, addToWishlist, checkoutStart, purchase and error, returning \
-        users, and a daily curve of Indian traffic. Bodies vary by event (items[].sku, \
-        items[].price, items[].qty, filters.brand, product.sizes[], payment.mode...) with \
-        optional and nullable keys; `position` on click is deliberately of mixed type (a \
-        number in ~84% of clicks, a string like "7" in ~16%). The ts format depends on the \
-        platform: web an ISO 8601 string (2019-10-01T13:05:07.123Z), android Unix \
-        milliseconds, ios Unix seconds. session_id is absent (user_id present) on ~30% of the \
-        first events of web sessions and ~1% of other events. Deliberately broken candidate: \
-        myntra shop android 3.3 (baseline 3.2) never sends addToWishlist (the baseline sends it \
-        on pdp), skips the pdp screenLoad when the pdp is opened from listing or search (fewer \
-        screenLoads per session), and drops items[].qty from every item; myntra shop ios 3.3 is \
-        a healthy candidate. The summary line counts tenants, apps, versions, sessions and \
+        With --clickstream, gen writes an app clickstream instead (JSON Lines, --jsonl
+        implied), for the event catalog and verify: one object per line with tenant,
+        app, platform, app_version, event, screen, session_id, user_id, ts and a
+        nested body. Two tenants (myntra: apps shop on android/ios/web and lite on
+        android; jabong: shop on android/ios/web), app versions with release shares
+        (myntra shop android 3.2 80% and 3.3 20%, ios 3.2 70% and 3.3 30%, jabong
+        android 2.9 85% and 2.8 15%; one version a user), sessions walking the screens
+        home, search, listing, pdp, cart, checkout, payment and orderConfirmation with
+        the events screenLoad, click, scroll, search, filter, addToCart,
+        removeFromCart, addToWishlist, checkoutStart, purchase and error, returning
+        users, and a daily curve of Indian traffic. Bodies vary by event (items[].sku,
+        items[].price, items[].qty, filters.brand, product.sizes[], payment.mode...)
+        with optional and nullable keys; `position` on click is deliberately of mixed
+        type (a number in ~84% of clicks, a string like "7" in ~16%). The ts format
+        depends on the platform: web an ISO 8601 string (2019-10-01T13:05:07.123Z),
+        android Unix milliseconds, ios Unix seconds. session_id is absent (user_id
+        present) on ~30% of the first events of web sessions and ~1% of other events.
+        Deliberately broken candidate: myntra shop android 3.3 (baseline 3.2) never
+        sends addToWishlist (the baseline sends it on pdp), skips the pdp screenLoad
+        when the pdp is opened from listing or search (fewer screenLoads per session),
+        and drops items[].qty from every item; myntra shop ios 3.3 is a healthy
+        candidate. The summary line counts tenants, apps, versions, sessions and
         events by type.
 
-        --start accepts `2019-10-01T00:00:00Z`, `2019-10-01 00:00:00 UTC` or `2019-10-01` \
-        (midnight), always UTC.
+        --start accepts `2019-10-01T00:00:00Z`, `2019-10-01 00:00:00 UTC` or
+        `2019-10-01` (midnight), always UTC.
 
-        A summary line (rows, views, repeated views, empty brands and codes) goes to standard \
-        error; standard output carries only the data when -o is - or absent.
+        A summary line (rows, views, repeated views, empty brands and codes) goes to
+        standard error; standard output carries only the data when -o is - or absent.
 
         Examples:
 
@@ -86,7 +94,8 @@ struct Gen: ParsableCommand {
           Append a second day to a gzip file (a new gzip member, still valid gzip):
             sellocli gen --start 2019-10-02 --seed 2 --gzip --append -o events.csv.gz
 
-        Exit status: 0 on success, 1 when the output cannot be written, 64 for invalid options.
+        Exit status: 0 on success, 1 when the output cannot be written, 64 for invalid
+        options.
         """
     )
 

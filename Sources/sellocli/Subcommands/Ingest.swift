@@ -6,37 +6,49 @@ import Transforms
 struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read REES46-layout events, clean, dedupe views, and add them to the store.",
+        usage: """
+        sellocli ingest [--db <path>] [--config <path>] [--wait <duration>]
+                        [--format <format>] [--rejects <path>]
+                        [--dedupe-horizon <duration>]
+                        [--max-reject-rate <rate>] [--archive <dir>]
+                        [--dry-run] [--summary-json <path>] [--quiet]
+                        [<file> ...]
+        """,
         discussion: """
-        Reads CSV (with a header) or JSON Lines, plain or gzip (detected from the bytes, not the
-        name); `-` reads standard input. Every file is applied in one transaction: its stats, its
-        view-dedupe state and its ledger row commit together, or nothing of it does.
+        Reads CSV (with a header) or JSON Lines, plain or gzip (detected from the
+        bytes, not the name); `-` reads standard input. Every file is applied in one
+        transaction: its stats, its view-dedupe state and its ledger row commit
+        together, or nothing of it does.
 
         What happens to each row (the exact rules are in the README, "Semantics"):
-          - rejected, with a reason, when its field count differs from the header's, or
-            event_time, event_type, product_id or price does not parse (or price < 0);
-            rejected rows go to the rejects file (gzip CSV: source_file,line,reason,raw)
-          - brand filled with the product id when empty; category_l1..l3 from category_code
-            (or category_id when the code is empty)
-          - views of one product in one non-empty session count once, globally, across files
-            and runs: the earliest wins (then the lowest price); a late earlier view corrects
-            the stats it replaces
+          - rejected, with a reason, when its field count differs from the header's,
+            or event_time, event_type, product_id or price does not parse (or
+            price < 0); rejected rows go to the rejects file (gzip CSV:
+            source_file,line,reason,raw)
+          - brand filled with the product id when empty; category_l1..l3 from
+            category_code (or category_id when the code is empty)
+          - views of one product in one non-empty session count once, globally, across
+            files and runs: the earliest wins (then the lowest price); a late earlier
+            view corrects the stats it replaces
           - counted into every configured tier (default minute, hour, day; see
-            `sellocli config --help`) under product_id, brand, category_l1, category_l2 and
-            category_l3: events and value in integer cents
+            `sellocli config --help`) under product_id, brand, category_l1,
+            category_l2 and category_l3: events and value in integer cents
 
-        A file whose content (SHA-256) is already in the ledger is skipped: re-running never
-        double counts. A file that cannot be read to the end (corrupt or truncated gzip, binary
-        data, a header without event_time, event_type, product_id or price) fails with a
-        message naming the file and where, stores nothing, and the other files still go in.
-        A file whose rejected rows exceed --max-reject-rate (judged on files of 100 rows or
-        more) fails as a whole: it is probably the wrong format.
+        A file whose content (SHA-256) is already in the ledger is skipped: re-running
+        never double counts. A file that cannot be read to the end (corrupt or
+        truncated gzip, binary data, a header without event_time, event_type,
+        product_id or price) fails with a message naming the file and where, stores
+        nothing, and the other files still go in. A file whose rejected rows exceed
+        --max-reject-rate (judged on files of 100 rows or more) fails as a whole: it
+        is probably the wrong format.
 
         Examples:
           # Ingest a day of files into ./sello.db
           sellocli ingest data/2019-10-01-*.csv.gz
 
           # From a pipeline, into a given store, with a machine-readable summary
-          zcat 2019-Oct.csv.gz | head -1000000 | sellocli ingest --db oct.db --summary-json run.json -
+          zcat 2019-Oct.csv.gz | head -1000000 | \\
+              sellocli ingest --db oct.db --summary-json run.json -
 
           # Validate a file without touching the store
           sellocli ingest --dry-run suspicious.csv
@@ -46,15 +58,16 @@ struct Ingest: ParsableCommand {
           sellocli rebuild --from-archive archive/ --db check.db
 
         The tiers, --dedupe-horizon and --max-reject-rate default to the config file
-        (sello.toml or sello.yaml beside the store, or --config) and SELLO_* variables; warnings
-        about the configuration go to standard error.
+        (sello.toml or sello.yaml beside the store, or --config) and SELLO_*
+        variables; warnings about the configuration go to standard error.
 
-        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held while
-        writing: with a cron tick running, ingest waits up to --wait, then exits 75.
+        The store's lock (<db>.lock, the one `sellocli run` and `retain` take) is held
+        while writing: with a cron tick running, ingest waits up to --wait, then
+        exits 75.
 
-        Exit status: 0 every file ingested, skipped or empty; 1 a file or the store failed;
-        64 usage error; 75 the store is busy (after --wait); 78 a bad config file or SELLO_*
-        value.
+        Exit status: 0 every file ingested, skipped or empty; 1 a file or the store
+        failed; 64 usage error; 75 the store is busy (after --wait); 78 a bad config
+        file or SELLO_* value.
         """
     )
 

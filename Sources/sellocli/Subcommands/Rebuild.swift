@@ -10,25 +10,31 @@ import Glibc
 struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recompute every stat from the raw archive into a new store.",
+        usage: """
+        sellocli rebuild --from-archive <dir> [--db <path>] [--config <path>]
+                         [--dedupe-horizon <duration>] [--quiet]
+        """,
         discussion: """
-        Reads every file of the archive in the order the manifest gives (partitions by start \
-        time; in a partition the main file, then its segments in the order they were \
-        archived) and ingests it into NEW with the ordinary pipeline: the same cleaning, view \
-        dedupe and aggregation, into the tiers of the configuration (--config, $SELLO_CONFIG, \
-        or a config file beside NEW; not the old store's tables), with the configured dedupe \
-        horizon. The archive holds rejected rows on purpose, so no reject rate fails a file \
-        here; rejected rows are counted, not written anywhere (they stay in the archive). \
-        Files under unparsed/ (rows without a usable time) are skipped and counted.
+        Reads every file of the archive in the order the manifest gives (partitions by
+        start time; in a partition the main file, then its segments in the order they
+        were archived) and ingests it into NEW with the ordinary pipeline: the same
+        cleaning, view dedupe and aggregation, into the tiers of the configuration
+        (--config, $SELLO_CONFIG, or a config file beside NEW; not the old store's
+        tables), with the configured dedupe horizon. The archive holds rejected rows
+        on purpose, so no reject rate fails a file here; rejected rows are counted,
+        not written anywhere (they stay in the archive). Files under unparsed/ (rows
+        without a usable time) are skipped and counted.
 
-        Since the stats do not depend on how the events were cut into files or in which order \
-        they came (as long as every view arrives within the dedupe horizon), NEW holds the \
-        same stats as the store the archive was written by, before retention. Each file is \
-        checked against the manifest (SHA-256 and rows) as it is read, and the summary \
-        reconciles the rows read with the manifest's totals.
+        Since the stats do not depend on how the events were cut into files or in
+        which order they came (as long as every view arrives within the dedupe
+        horizon), NEW holds the same stats as the store the archive was written by,
+        before retention. Each file is checked against the manifest (SHA-256 and rows)
+        as it is read, and the summary reconciles the rows read with the manifest's
+        totals.
 
-        NEW must not exist, or be empty: rebuild never adds to a store. Its ledger lists the \
-        archive files read. While it runs, NEW's lock (<NEW>.lock) and the archive's lock are \
-        held.
+        NEW must not exist, or be empty: rebuild never adds to a store. Its ledger
+        lists the archive files read. While it runs, NEW's lock (<NEW>.lock) and the
+        archive's lock are held.
 
         Examples:
           # Rebuild, then compare with the live store
@@ -36,13 +42,15 @@ struct Rebuild: ParsableCommand {
               --config /data/sello.toml
           sellocli top --db /data/rebuilt.db --event purchase --dim brand
 
-          # After changing the tiers (say, adding a 15-minute tier), recompute them all
+          # After changing the tiers (say, adding a 15-minute tier),
+          # recompute them all
           sellocli rebuild --from-archive archive --db new.db --config sello-new.toml
 
-        Exit status: 0 every archive file ingested and the rows reconcile; 1 NEW exists and is \
-        not empty, the archive is missing, a file failed or changed, or the rows do not \
-        reconcile (NEW is then incomplete: remove it and run again); 64 usage error; 75 the \
-        archive or NEW is in use by another process; 78 a bad config file or SELLO_* value.
+        Exit status: 0 every archive file ingested and the rows reconcile; 1 NEW
+        exists and is not empty, the archive is missing, a file failed or changed, or
+        the rows do not reconcile (NEW is then incomplete: remove it and run again);
+        64 usage error; 75 the archive or NEW is in use by another process; 78 a bad
+        config file or SELLO_* value.
         """
     )
 

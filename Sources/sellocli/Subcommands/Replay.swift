@@ -13,31 +13,39 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Deliver split's window files into an inbox directory, one window per interval.",
+        usage: """
+        sellocli replay --from <dir> --to <dir> [--interval <duration>]
+                        [--speed <x>] [--move] [--after <time>]
+        """,
         discussion: """
-        Imitates Sellometer's web servers: every --interval, all the files of the next time \
-        window (every server's file of that window) appear in INBOX, in window order. The \
-        first window is delivered at once. --speed X divides the interval; --interval 0 \
-        delivers as fast as possible. A window that takes longer than the interval to \
-        deliver is followed at once by the next, and the schedule continues from there.
+        Imitates Sellometer's web servers: every --interval, all the files of the next
+        time window (every server's file of that window) appear in INBOX, in window
+        order. The first window is delivered at once. --speed X divides the interval;
+        --interval 0 delivers as fast as possible. A window that takes longer than the
+        interval to deliver is followed at once by the next, and the schedule
+        continues from there.
 
-        Only files named as split writes them, YYYY-MM-DDTHH-MM-SSZ.s<k>.csv or .csv.gz, are \
-        delivered; anything else in --from (unparsable.csv, dot-files, other files) is \
-        ignored and counted.
+        Only files named as split writes them, YYYY-MM-DDTHH-MM-SSZ.s<k>.csv or
+        .csv.gz, are delivered; anything else in --from (unparsable.csv, dot-files,
+        other files) is ignored and counted.
 
-        Each file appears atomically: it is copied to a dot-file inside INBOX \
-        (.NAME.part-PID), fsynced, then renamed to its own name, so a reader that skips \
-        dot-files never sees a partial file. Copy is the default and --from is never \
-        changed; --move moves the files instead (a rename, atomic on one filesystem; across \
-        filesystems a copy as above, then the source is removed). A file of the same name \
-        already in INBOX is replaced. INBOX is created if missing.
+        Each file appears atomically: it is copied to a dot-file inside INBOX
+        (.NAME.part-PID), fsynced, then renamed to its own name, so a reader that
+        skips dot-files never sees a partial file. Copy is the default and --from is
+        never changed; --move moves the files instead (a rename, atomic on one
+        filesystem; across filesystems a copy as above, then the source is removed). A
+        file of the same name already in INBOX is replaced. INBOX is created if
+        missing.
 
-        A progress line per window goes to standard error. SIGINT (Ctrl-C) or SIGTERM stops \
-        cleanly: the window being delivered is finished, none is started after it, and the \
-        last line says which windows were delivered; --after resumes after the last one.
+        A progress line per window goes to standard error. SIGINT (Ctrl-C) or SIGTERM
+        stops cleanly: the window being delivered is finished, none is started after
+        it, and the last line says which windows were delivered; --after resumes after
+        the last one.
 
         Examples:
 
-          A day compressed 30:1 and cut per minute, replayed in real time (a window a minute):
+          A day compressed 30:1 and cut per minute, replayed in real time (a window
+          a minute):
             sellocli split --every 1m --servers 4 --gzip -o minutes oct-30x.csv.gz
             sellocli replay --from minutes --to inbox --interval 60s
 
@@ -50,9 +58,10 @@ struct Replay: ParsableCommand {
           Resume after an interrupted run whose last delivered window was 00:41:
             sellocli replay --from minutes --to inbox --after 2019-10-01T00:41:00Z
 
-        Exit status: 0 when every window was delivered; 1 when a file cannot be read, \
-        copied or renamed (the windows before it stay delivered); 64 for invalid options; \
-        130 after SIGINT and 143 after SIGTERM (stopped cleanly between windows).
+        Exit status: 0 when every window was delivered; 1 when a file cannot be read,
+        copied or renamed (the windows before it stay delivered); 64 for invalid
+        options; 130 after SIGINT and 143 after SIGTERM (stopped cleanly between
+        windows).
         """
     )
 

@@ -7,27 +7,33 @@ import Transforms
 struct Retain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete the buckets each tier no longer keeps (tier retention, on the data clock).",
+        usage: """
+        sellocli retain [--db <path>] [--config <path>] [--dry-run]
+                        [--wait <duration>] [--format <format>]
+        """,
         discussion: """
-        Each tier with a retention keeps the buckets newer than the watermark (the latest event \
-        time in the store, never the wall clock) minus its retention; older buckets are \
-        deleted, all tiers in one transaction. The bucket holding the instant watermark - \
-        retention stays: the cutoff is that instant rounded down to the tier's width. Tiers \
-        come from the configuration (default: minute kept 24h, hour 31d, day unlimited; see \
-        `sellocli config --help`). Each tier's cutoff is remembered: a late event ingested \
-        afterwards never re-creates a deleted bucket, it updates only the tiers that still \
-        keep its bucket.
+        Each tier with a retention keeps the buckets newer than the watermark (the
+        latest event time in the store, never the wall clock) minus its retention;
+        older buckets are deleted, all tiers in one transaction. The bucket holding
+        the instant watermark - retention stays: the cutoff is that instant rounded
+        down to the tier's width. Tiers come from the configuration (default: minute
+        kept 24h, hour 31d, day unlimited; see `sellocli config --help`). Each tier's
+        cutoff is remembered: a late event ingested afterwards never re-creates a
+        deleted bucket, it updates only the tiers that still keep its bucket.
 
-        Output, one row per configured tier: tier, retention, cutoff (ISO 8601 UTC; buckets \
-        before it go), rows_deleted, first_bucket and last_bucket deleted. --dry-run prints \
-        the same rows, exactly what the real run then deletes, and deletes nothing. A store \
-        without a watermark (nothing ingested yet) has nothing to delete: a message, exit 0.
+        Output, one row per configured tier: tier, retention, cutoff (ISO 8601 UTC;
+        buckets before it go), rows_deleted, first_bucket and last_bucket deleted.
+        --dry-run prints the same rows, exactly what the real run then deletes, and
+        deletes nothing. A store without a watermark (nothing ingested yet) has
+        nothing to delete: a message, exit 0.
 
-        Warnings about the configuration (a tier kept for less than the dedupe horizon or the \
-        accepted lateness) go to standard error.
+        Warnings about the configuration (a tier kept for less than the dedupe horizon
+        or the accepted lateness) go to standard error.
 
-        The store lock: retain holds an exclusive flock on <db>.lock (created beside the \
-        store), the lock the cron `run` holds too, so the two never overlap. When another \
-        process holds it, retain waits up to --wait (default 0: not at all) and then exits 75.
+        The store lock: retain holds an exclusive flock on <db>.lock (created beside
+        the store), the lock the cron `run` holds too, so the two never overlap. When
+        another process holds it, retain waits up to --wait (default 0: not at all)
+        and then exits 75.
 
         Examples:
           # What would go, without deleting anything
@@ -43,9 +49,9 @@ struct Retain: ParsableCommand {
           # (see `sellocli config --help`), then
           sellocli retain --db sello.db --config sello-12h.toml --dry-run
 
-        Exit status: 0 ok (also when there was nothing to delete); 1 the store failed or does \
-        not exist; 64 usage error; 75 the store is locked by another process (after --wait); \
-        78 a bad config file or SELLO_* value.
+        Exit status: 0 ok (also when there was nothing to delete); 1 the store failed
+        or does not exist; 64 usage error; 75 the store is locked by another process
+        (after --wait); 78 a bad config file or SELLO_* value.
         """
     )
 

@@ -7,31 +7,47 @@ import Transforms
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One cron tick: ingest what the inbox holds, archive it, clean up, keep the tiers.",
+        usage: """
+        sellocli run [--db <path>] [--config <path>] --inbox <dir>
+                     [--archive <dir>] [--wait <duration>]
+                     [--surge-bytes <size>] [--loop] [--interval <duration>]
+                     [--max-ticks <n>] [--no-housekeeping]
+                     [--summary-json <path>] [--quiet]
+        """,
         discussion: """
         Meant for cron every minute. One tick:
-          1. takes the store's lock (<db>.lock, flock): a second tick waits --wait, else exits 75;
-          2. claims the inbox's files (regular files whose names do not start with `.`) by an
-             atomic rename into <inbox>/.sello-claimed/; files a killed tick left there go first;
-          3. ingests on-time files first (ordered by their first event), then backlog files
-             (whose first event is older than the watermark), each in its own transaction, with
-             every row also written to the raw archive (--archive, default archive/ beside the
-             store), which commits just before the store;
-          4. deletes each ingested file once the archive verifies it holds all its rows; failed
-             files move to <inbox>/.sello-failed/ with a NAME.error text beside them;
-          5. housekeeping: retention (see `sellocli retain`) and compaction of archive hours
-             that have ended, unless a surge is on (more than run.surge_bytes pending in the
-             inbox): then it is deferred to a quieter tick and the summary says so.
+          1. takes the store's lock (<db>.lock, flock): a second tick waits --wait,
+             else exits 75;
+          2. claims the inbox's files (regular files whose names do not start with
+             `.`) by an atomic rename into <inbox>/.sello-claimed/; files a killed
+             tick left there go first;
+          3. ingests on-time files first (ordered by their first event), then backlog
+             files (whose first event is older than the watermark), up to 16 files
+             (64 MB) per store transaction (if one of them fails, that group is redone
+             one transaction per file), with every row also written to the raw archive
+             (--archive, default archive/ beside the store), which commits just
+             before the store;
+          4. deletes each ingested file once the archive verifies it holds all its
+             rows; failed files move to <inbox>/.sello-failed/ with a NAME.error text
+             beside them;
+          5. housekeeping: retention (see `sellocli retain`) and compaction of archive
+             hours that have ended, unless a surge is on (more than run.surge_bytes
+             pending in the inbox): then it is deferred to a quieter tick and the
+             summary says so.
 
-        A kill -9 at any moment loses nothing and counts nothing twice: the next tick takes the
-        claimed files again; the ledger skips content already counted and the archive content
-        already archived. SIGTERM or SIGINT finishes the current file, then stops cleanly.
+        A kill -9 at any moment loses nothing and counts nothing twice: the next tick
+        takes the claimed files again; the ledger skips content already counted and
+        the archive content already archived. SIGTERM or SIGINT finishes the current
+        group of files, then stops cleanly.
 
-        Writers must drop files into the inbox atomically (write elsewhere or under a dot-name,
-        then rename), as `sellocli replay` does.
+        Writers must drop files into the inbox atomically (write elsewhere or under a
+        dot-name, then rename), as `sellocli replay` does.
 
         Examples:
           # crontab: a tick every minute, never two at once, a log line per tick
-          * * * * * cd /data && sellocli run --inbox inbox --db sello.db -q --summary-json last.json
+          # (a single crontab line; cron does not read the \\ continuation)
+          * * * * * cd /data && sellocli run --inbox inbox --db sello.db -q \\
+              --summary-json last.json
 
           # The same without cron: ticks every 60 s until SIGTERM
           sellocli run --inbox inbox --loop --interval 60s
@@ -44,9 +60,9 @@ struct Run: ParsableCommand {
           sellocli replay --from minutes/ --to inbox/ --interval 60s &
           sellocli run --inbox inbox --loop --interval 60s
 
-        Exit status: 0 the tick (or every tick with --loop) ran and no file failed; 1 a file
-        or the store failed; 64 usage; 75 another process holds the store's lock (after
-        --wait); 78 a bad config file or SELLO_* value.
+        Exit status: 0 the tick (or every tick with --loop) ran and no file failed;
+        1 a file or the store failed; 64 usage; 75 another process holds the store's
+        lock (after --wait); 78 a bad config file or SELLO_* value.
         """
     )
 

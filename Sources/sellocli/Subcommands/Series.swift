@@ -5,9 +5,15 @@ import Transforms
 struct Series: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A time series: events, value and average price per bucket and key.",
+        usage: """
+        sellocli series [--db <path>] [--config <path>] [--event <event>]
+                        [--dim <dimension>] [--key <key>] [--tier <tier>]
+                        [--from <time>] [--to <time>] [--format <format>]
+        """,
         discussion: """
-        One row per bucket and key of the chosen tier, ordered by bucket then key; buckets are
-        printed as ISO 8601 UTC start times. Buckets without events are absent (no zero rows).
+        One row per bucket and key of the chosen tier, ordered by bucket then key;
+        buckets are printed as ISO 8601 UTC start times. Buckets without events are
+        absent (no zero rows).
 
         Examples:
           # Hourly purchases per top-level category
@@ -18,7 +24,8 @@ struct Series: ParsableCommand {
               --from 2019-10-01T00:00:00Z --to 2019-10-01T01:00:00Z --format csv
 
           # Daily GMV of one product into a spreadsheet
-          sellocli series --event purchase --dim product_id --key 1004856 --tier day --format tsv
+          sellocli series --event purchase --dim product_id --key 1004856 \\
+              --tier day --format tsv
         """
     )
 

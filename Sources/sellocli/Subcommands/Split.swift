@@ -7,42 +7,51 @@ struct Split: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "split",
         abstract: "Cut events into mini-files per time window and imitation web server.",
+        usage: """
+        sellocli split [--every <duration>] [--servers <n>] [--gzip]
+                       [--max-open <n>] [--format <format>] --output <dir>
+                       [--summary-json <path>] [<file> ...]
+        """,
         discussion: """
-        Every row read lands in exactly one file. A row with event time t goes to the window \
-        starting at floor(t / every) * every (Unix seconds UTC, so 1m windows start on the \
-        minute): windows are [start, start + every), and a row at exactly 00:01:00 belongs \
-        to the window starting at 00:01:00, not the one before. (Sellometer's splitter lost \
-        about 1.7% of rows, those at second :00, by getting this wrong.)
+        Every row read lands in exactly one file. A row with event time t goes to the
+        window starting at floor(t / every) * every (Unix seconds UTC, so 1m windows
+        start on the minute): windows are [start, start + every), and a row at exactly
+        00:01:00 belongs to the window starting at 00:01:00, not the one before.
+        (Sellometer's splitter lost about 1.7% of rows, those at second :00, by
+        getting this wrong.)
 
-        Server: fnv1a64(user_session) mod --servers, FNV-1a 64-bit over the session's bytes, \
-        so a session stays on one server; a row with an empty user_session goes to server \
-        n mod --servers, n being the number of rows read before it in this run. Servers are \
-        numbered from 1 in file names.
+        Server: fnv1a64(user_session) mod --servers, FNV-1a 64-bit over the session's
+        bytes, so a session stays on one server; a row with an empty user_session goes
+        to server n mod --servers, n being the number of rows read before it in this
+        run. Servers are numbered from 1 in file names.
 
-        Files: DIR/<window start>.s<k>.csv (.csv.gz with --gzip), the start written \
-        YYYY-MM-DDTHH-MM-SSZ (dashes for colons: safe on every filesystem, and the names \
-        sort by time), k the server, zero-padded to the width of --servers. For example \
-        minutes/2019-10-01T00-01-00Z.s2.csv.gz holds the rows of 00:01:00..00:01:59 of \
-        server 2. Each file is REES46 CSV: the header once, canonical column order, \
-        event_time as `2019-10-01 00:01:00 UTC`, every other field as read.
+        Files: DIR/<window start>.s<k>.csv (.csv.gz with --gzip), the start written
+        YYYY-MM-DDTHH-MM-SSZ (dashes for colons: safe on every filesystem, and the
+        names sort by time), k the server, zero-padded to the width of --servers. For
+        example minutes/2019-10-01T00-01-00Z.s2.csv.gz holds the rows of
+        00:01:00..00:01:59 of server 2. Each file is REES46 CSV: the header once,
+        canonical column order, event_time as `2019-10-01 00:01:00 UTC`, every other
+        field as read.
 
-        Rows whose event_time does not parse, and records that cannot be laid out in \
-        columns (field count differs from the header's, a JSON line that is not an object, \
-        a line over 64 MiB), go to DIR/unparsable.csv (.csv.gz with --gzip) in ingest's \
-        rejects layout source_file,line,reason,raw. replay never delivers that file.
+        Rows whose event_time does not parse, and records that cannot be laid out in
+        columns (field count differs from the header's, a JSON line that is not an
+        object, a line over 64 MiB), go to DIR/unparsable.csv (.csv.gz with --gzip) in
+        ingest's rejects layout source_file,line,reason,raw. replay never delivers
+        that file.
 
-        Input need not be sorted. At most --max-open files are open at once (the least \
-        recently used is closed first); when a closed window gets rows again, its file is \
-        appended to: with --gzip as a new gzip member (concatenated members are valid gzip), \
-        never with a second header. Sorted input opens each file once. Memory grows with \
-        the number of files written, not with the rows.
+        Input need not be sorted. At most --max-open files are open at once (the least
+        recently used is closed first); when a closed window gets rows again, its file
+        is appended to: with --gzip as a new gzip member (concatenated members are
+        valid gzip), never with a second header. Sorted input opens each file once.
+        Memory grows with the number of files written, not with the rows.
 
-        DIR is created if missing; an existing DIR must be empty, so no file of an earlier \
-        run mixes in. Inputs are CSV or JSON Lines, plain or gzip (from the bytes), - for \
-        standard input.
+        DIR is created if missing; an existing DIR must be empty, so no file of an
+        earlier run mixes in. Inputs are CSV or JSON Lines, plain or gzip (from the
+        bytes), - for standard input.
 
-        The summary on standard error reconciles: rows read = written + unparsable, and \
-        written is given per server; --summary-json FILE writes the same figures as JSON.
+        The summary on standard error reconciles: rows read = written + unparsable,
+        and written is given per server; --summary-json FILE writes the same figures
+        as JSON.
 
         Examples:
 
@@ -59,12 +68,13 @@ struct Split: ParsableCommand {
             zcat oct-30x.csv.gz | tail -n +2 | sort | md5sum
 
           Hourly files, one server, with a machine-readable summary:
-            sellocli split --every 1h --servers 1 --summary-json split.json -o hours day.csv
+            sellocli split --every 1h --servers 1 --summary-json split.json \\
+              -o hours day.csv
 
-        Exit status: 0 on success (also with unparsable rows: see the summary), 1 when an \
-        input cannot be read (I/O error, corrupt gzip, bad header, binary data: the files \
-        written so far stay, and are complete gzip), DIR is not empty, or a file cannot be \
-        written; 64 for invalid options.
+        Exit status: 0 on success (also with unparsable rows: see the summary), 1 when
+        an input cannot be read (I/O error, corrupt gzip, bad header, binary data: the
+        files written so far stay, and are complete gzip), DIR is not empty, or a file
+        cannot be written; 64 for invalid options.
         """
     )
 

@@ -7,6 +7,10 @@ import Transforms
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the store's watermark, files, rejects, lateness, tier sizes, archive and last tick.",
+        usage: """
+        sellocli status [--db <path>] [--config <path>] [--inbox <dir>]
+                        [--archive <dir>] [--format <format>]
+        """,
         discussion: """
         Reads (never writes, never waits for a lock):
           - watermark: the latest accepted event time (ISO 8601 UTC)
@@ -27,8 +31,8 @@ struct Status: ParsableCommand {
           - the last tick of `sellocli run`: its fields as run recorded them
             ("no tick yet" before the first)
 
-        --format json prints one JSON object (for monitoring; absent values are null); the \
-        other formats print field,value rows.
+        --format json prints one JSON object (for monitoring; absent values are null);
+        the other formats print field,value rows.
 
         Examples:
           sellocli status --db sello.db
@@ -36,8 +40,8 @@ struct Status: ParsableCommand {
               | jq .watermark
           sellocli status --format csv | grep '^rejects\\.'
 
-        Exit status: 0 ok; 1 the store is missing or cannot be read; 64 usage error; 78 a bad \
-        config file or SELLO_* value.
+        Exit status: 0 ok; 1 the store is missing or cannot be read; 64 usage error;
+        78 a bad config file or SELLO_* value.
         """
     )
 

@@ -5,11 +5,17 @@ import Transforms
 struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The top keys of a dimension by value (GMV for purchases) or by events.",
+        usage: """
+        sellocli top [--db <path>] [--config <path>] [--event <event>]
+                     [--dim <dimension>] [--tier <tier>] [--from <time>]
+                     [--to <time>] [--by <by>] [--limit <limit>]
+                     [--format <format>]
+        """,
         discussion: """
-        Sums the buckets of one tier whose start lies in [--from, --to) and ranks the keys.
-        Columns: the dimension's key, events, value (decimal, two places), avg_price
-        (value / events, rounded half away from zero). Ties are broken by the other measure,
-        then by key, so the output is the same on every run.
+        Sums the buckets of one tier whose start lies in [--from, --to) and ranks the
+        keys. Columns: the dimension's key, events, value (decimal, two places),
+        avg_price (value / events, rounded half away from zero). Ties are broken by
+        the other measure, then by key, so the output is the same on every run.
 
         Examples:
           # Brands by GMV over everything in the store

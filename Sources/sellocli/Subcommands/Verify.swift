@@ -9,6 +9,14 @@ import Transforms
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Staged roll-out verification: does the candidate app version behave like its baseline?",
+        usage: """
+        sellocli verify [--db <path>] [--config <path>] --app <app>
+                        [--tenant <tenant>] [--platform <platform>]
+                        --baseline-version <version>
+                        --candidate-version <version> [--rules <path>]
+                        [--from <time>] [--to <time>] [--problems-only]
+                        [--format <format>]
+        """,
         discussion: """
         Compares two versions of one app (tenant, app, optionally one platform) over
         the same hours: by default every hour in which both versions have events,
