@@ -85,7 +85,8 @@ public final class SQLiteCatalogStore: CatalogStore {
     private var hourUp: Statement!
     private var groupGet: Statement!
     private var groupPut: Statement!
-    private var sessionPut: Statement!
+    /// By row count (index 1...rowsPerSessionInsert), prepared at first use.
+    private var sessionPuts = [Statement?](repeating: nil, count: SQLiteCatalogStore.rowsPerSessionInsert + 1)
     private var sessionsAdd: Statement!
     private var keyUp: Statement!
     private var versionKeyUp: Statement!
@@ -110,7 +111,6 @@ public final class SQLiteCatalogStore: CatalogStore {
             """)
         groupGet = try db.prepare("SELECT id FROM cat_groups WHERE tenant = ? AND app = ? AND platform = ? AND app_version = ? AND event = ? AND screen = ?")
         groupPut = try db.prepare("INSERT INTO cat_groups(tenant, app, platform, app_version, event, screen) VALUES (?,?,?,?,?,?)")
-        sessionPut = try db.prepare("INSERT INTO cat_hour_sessions(bucket, grp, session) VALUES (?,?,?) ON CONFLICT DO NOTHING")
         sessionsAdd = try db.prepare("UPDATE cat_hour SET sessions = sessions + ? WHERE bucket = ? AND grp = ?")
         keyUp = try db.prepare("""
             INSERT INTO cat_keys(tenant, app, event, key_path, first_seen, last_seen, events, strings, numbers, bools, objects, arrays, nulls)
@@ -230,51 +230,100 @@ public final class SQLiteCatalogStore: CatalogStore {
         return id
     }
 
-    public func applyHours(_ rows: [HourRowDelta]) throws {
+    /// Store ids of `groups` (-1 for those `used` leaves out), looked up or inserted once each.
+    private func groupIds(_ groups: [HourGroup], used: (Int) -> Bool) throws -> [Int64] {
+        var ids = [Int64](repeating: -1, count: groups.count)
+        for g in groups.indices where used(g) { ids[g] = try groupId(groups[g]) }
+        return ids
+    }
+
+    public func applyHours(_ rows: [HourRowDelta], groups: [HourGroup]) throws {
+        var used = [Bool](repeating: false, count: groups.count)
+        for r in rows { used[r.group] = true }
+        let ids = try groupIds(groups, used: { used[$0] })
         // In key order: inserts touch neighbouring pages.
-        var keyed: [(Int64, Int64, HourRowDelta)] = []
+        var keyed: [(Int64, Int64, Int)] = []
         keyed.reserveCapacity(rows.count)
-        for r in rows { keyed.append((r.bucket, try groupId(r.group), r)) }
+        for (k, r) in rows.enumerated() { keyed.append((r.bucket, ids[r.group], k)) }
         keyed.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         let st = hourUp!
-        for (b, g, r) in keyed {
-            st.bind(1, b); st.bind(2, g); st.bind(3, r.events); st.bind(4, r.anonymousSessions)
+        for (b, g, k) in keyed {
+            st.bind(1, b); st.bind(2, g); st.bind(3, rows[k].events); st.bind(4, rows[k].anonymousSessions)
             try st.run()
         }
     }
 
-    public func addSessions(_ sessions: [HourSession], groups: [HourGroup]) throws -> Int {
-        var ids = [Int64](repeating: -1, count: groups.count)
-        var keyed: [(Int64, Int64, Int)] = []
-        keyed.reserveCapacity(sessions.count)
-        for (k, s) in sessions.enumerated() {
-            if ids[s.group] < 0 { ids[s.group] = try groupId(groups[s.group]) }
-            keyed.append((s.bucket, ids[s.group], k))
+    /// Rows per session insert statement at most (the statements for 1...this many rows are
+    /// prepared at first use).
+    static let rowsPerSessionInsert = 64
+
+    /// `INSERT` of `n` sessions of one (bucket, grp): ?1 and ?2 are bound once for all rows.
+    private func sessionInsert(_ n: Int) throws -> Statement {
+        if let st = sessionPuts[n] { return st }
+        let rows = (0..<n).map { "(?1, ?2, ?\($0 + 3))" }.joined(separator: ", ")
+        let st = try db.prepare("INSERT INTO cat_hour_sessions(bucket, grp, session) VALUES \(rows) ON CONFLICT DO NOTHING")
+        sessionPuts[n] = st
+        return st
+    }
+
+    public func addSessions(_ s: HourSessions, groups: [HourGroup]) throws -> Int {
+        let n = s.count
+        if n == 0 { return 0 }
+        var used = [Bool](repeating: false, count: groups.count)
+        for k in s.keys { used[HourSessions.split(k).group] = true }
+        let ids = try groupIds(groups, used: { used[$0] })
+        // Groups by store id: sorting on (hour, rank) is sorting on (bucket, grp), in 63 bits.
+        let byRank = ids.indices.filter { ids[$0] >= 0 }.sorted { ids[$0] < ids[$1] }
+        var rank = [UInt64](repeating: 0, count: groups.count)
+        for (r, g) in byRank.enumerated() { rank[g] = UInt64(r) }
+        // Sorted by the table's key (the session's first 8 bytes big-endian, ties by all of
+        // them), the inserts append to the B-tree instead of landing on random pages, and each
+        // (bucket, grp) is one run: its rows share statements and its hour row is updated once.
+        struct Entry { var key: UInt64; var prefix: UInt64; var session: Int32 }
+        let texts = s.texts
+        var entries: [Entry] = []
+        entries.reserveCapacity(n)
+        for i in 0..<n {
+            let (h, g) = HourSessions.split(s.keys[i])
+            let b = texts.bytes(s.sessions[i])
+            var prefix: UInt64 = 0
+            if b.count >= 8 {
+                prefix = UInt64(bigEndian: UnsafeRawPointer(b.baseAddress!).loadUnaligned(as: UInt64.self))
+            } else {
+                for j in 0..<b.count { prefix |= UInt64(b[j]) << (56 - 8 * j) }
+            }
+            entries.append(Entry(key: UInt64(h) << 36 | rank[g], prefix: prefix, session: s.sessions[i]))
         }
-        // By (hour, group): inserts stay near each other, and each hour row is updated once.
-        keyed.sort { a, b in a.0 != b.0 ? a.0 < b.0 : a.1 < b.1 }
+        entries.sort { a, b in
+            if a.key != b.key { return a.key < b.key }
+            if a.prefix != b.prefix { return a.prefix < b.prefix }
+            return texts.less(a.session, b.session)
+        }
+        let most = SQLiteCatalogStore.rowsPerSessionInsert
         var added = 0
-        var runBucket = Int64.min, runGroup = Int64.min, runNew: Int64 = 0
-        func flushRun() throws {
+        var i = 0
+        while i < n {
+            let key = entries[i].key
+            var end = i + 1
+            while end < n && entries[end].key == key { end += 1 }
+            let bucket = Int64(key >> 36) * 3600, grp = ids[byRank[Int(key & ((1 << 36) - 1))]]
+            // `changes` counts the rows inserted, not those that were there already.
+            var runNew = 0
+            while i < end {
+                let m = min(end - i, most)
+                let st = try sessionInsert(m)
+                st.bind(1, bucket); st.bind(2, grp)
+                for q in 0..<m { st.bindBlobNoCopy(Int32(q + 3), texts.bytes(entries[i + q].session)) }
+                try st.run()
+                runNew += db.changes
+                i += m
+            }
             if runNew > 0 {
-                sessionsAdd.bind(1, runNew); sessionsAdd.bind(2, runBucket); sessionsAdd.bind(3, runGroup)
+                sessionsAdd.bind(1, Int64(runNew)); sessionsAdd.bind(2, bucket); sessionsAdd.bind(3, grp)
                 try sessionsAdd.run()
+                added += runNew
             }
-            runNew = 0
         }
-        for (b, g, k) in keyed {
-            if b != runBucket || g != runGroup {
-                try flushRun()
-                runBucket = b; runGroup = g
-            }
-            let before = sqlite3_total_changes64(db.handle)
-            try sessions[k].session.withUnsafeBufferPointer { buf in
-                sessionPut.bind(1, b); sessionPut.bind(2, g); sessionPut.bindBlobNoCopy(3, buf)
-                try sessionPut.run()
-            }
-            if sqlite3_total_changes64(db.handle) != before { runNew += 1; added += 1 }
-        }
-        try flushRun()
         return added
     }
 

@@ -108,6 +108,23 @@ public final class Interner {
         return Int32(id)
     }
 
+    /// The id of the bytes when they were added, else nil (nothing is added).
+    @inline(__always)
+    public func find(_ p: UnsafePointer<UInt8>?, _ n: Int) -> Int32? {
+        let h = stableHash(p, n)
+        var slot = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let v = table[slot]
+            if v == 0 { return nil }
+            let id = Int(v - 1)
+            if hashes[id] == h {
+                let s = offsets[id]
+                if offsets[id + 1] - s == n && (n == 0 || memcmp(arena + s, p!, n) == 0) { return Int32(id) }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
     public func intern(_ s: String) -> Int32 {
         var s = s
         return s.withUTF8 { intern($0.baseAddress, $0.count) }

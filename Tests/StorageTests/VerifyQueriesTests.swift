@@ -244,6 +244,24 @@ final class VerifyQueriesTests: XCTestCase {
         XCTAssertTrue(try scope().0.verifyInput(sc, from: nil, to: nil).candidate.keyInventoryMissing)
     }
 
+    // MARK: catalog ingest's times and hours
+
+    /// A time before 1970-01-01T00:00:00Z (here by its zone offset) is a bad time, rejected with
+    /// its reason; the first hour holds only what lies in it.
+    func testTimesBefore1970AreRejectedAndHoursAreFloors() throws {
+        let db = dir + "/t.db"
+        var lines = (0..<120).map { ev("web", "1", "click", "home", Int64($0) * 60, session: "s\($0 % 3)") }
+        lines.append(#"{"event":"click","screen":"home","session_id":"early","ts":"1970-01-01T00:30:00+01:00"}"#)
+        let r = try ingest(db, [write("early.jsonl", lines)])[0]
+        XCTAssertEqual(r.rowsRead, 121)
+        XCTAssertEqual(r.rowsAccepted, 120)
+        XCTAssertEqual(r.rejected[CatalogReject.badTime.rawValue], 1)
+        XCTAssertEqual(r.minTime, 0)
+        let d = try Database(path: db)
+        XCTAssertEqual(try rows(d, "SELECT bucket, events, sessions FROM event_counts_hour ORDER BY bucket"), ["0|60|3", "3600|60|3"])
+        XCTAssertEqual(try rows(d, "SELECT rejected_by_reason FROM catalog_files"), [#"{"bad_time":1}"#])
+    }
+
     // MARK: catalog ingest's memory bound
 
     /// Everything catalog ingest writes, by name (group ids differ between runs: they are joined away).

@@ -78,6 +78,33 @@ final class JSONWalkerTests: XCTestCase {
         XCTAssertEqual(w.bodyKind, .array)
     }
 
+    /// A batch keeps every line's results until the next batch: found values (unescaped ones
+    /// too), body kinds, paths and shapes; shapes are equal exactly for equal paths and kinds.
+    func testBatchKeepsEveryLine() {
+        let w = JSONWalker(targets: ["e"], bodyPath: "body")
+        let lines = [#"{"e":"a\u0041","body":{"x":[1,{"y":null}]}}"#, "not json", #"{"e":"b","body":{"z":"s"}}"#,
+                     #"{"e":"c","body":{"z":"t"}}"#, #"{"e":"d","body":{"z":1}}"#, #"{"e":"f","body":[]}"#]
+        let text = Array(lines.joined().utf8)
+        let buf = UnsafeMutablePointer<UInt8>.allocate(capacity: text.count)
+        defer { buf.deallocate() }
+        buf.initialize(from: text, count: text.count)
+        w.beginBatch(bytes: text.count)
+        var at = 0
+        for l in lines {
+            w.walkKept(buf + at, l.utf8.count)
+            at += l.utf8.count
+        }
+        XCTAssertEqual(w.kept.map(\.ok), [true, false, true, true, true, true])
+        XCTAssertEqual(w.keptFound[w.kept[0].found]?.string, "aA")
+        XCTAssertEqual(w.keptFound[w.kept[2].found]?.string, "b")
+        XCTAssertEqual(w.kept[0].paths.map { "\(w.pathString($0)):\(w.paths[$0].kind)" }, ["x:array", "x[]:number", "x[]:object", "x[].y:null"])
+        XCTAssertEqual(w.kept[2].paths.map { w.pathString($0) }, ["z"])
+        XCTAssertEqual(w.kept[5].bodyKind, .array)
+        XCTAssertEqual(Array(w.shape(w.kept[2])), Array(w.shape(w.kept[3])))
+        XCTAssertNotEqual(Array(w.shape(w.kept[3])), Array(w.shape(w.kept[4])))
+        XCTAssertNotEqual(Array(w.shape(w.kept[0])), Array(w.shape(w.kept[2])))
+    }
+
     func testTimeParsing() {
         func t(_ text: String, _ unit: TimestampUnit = .auto) -> Int64? {
             let w = JSONWalker(targets: ["ts"], bodyPath: nil)
@@ -97,6 +124,17 @@ final class JSONWalkerTests: XCTestCase {
         XCTAssertNil(t(#"{"ts":-1}"#))
         XCTAssertNil(t(#"{"ts":1e9}"#))
         XCTAssertNil(t(#"{"ts":"yesterday"}"#))
+        // The range is 1970-01-01T00:00:00Z ... 9999-12-31T23:59:59Z in UTC, whatever the zone
+        // offset: a local time in 1970 or 9999 can lie outside it.
+        XCTAssertEqual(t(#"{"ts":"1970-01-01T00:00:00Z"}"#), 0)
+        XCTAssertEqual(t(#"{"ts":"1970-01-01T01:00:00+01:00"}"#), 0)
+        XCTAssertNil(t(#"{"ts":"1970-01-01T00:30:00+01:00"}"#))
+        XCTAssertNil(t(#"{"ts":"1970-01-01T00:59:59+0100"}"#))
+        XCTAssertEqual(t(#"{"ts":"9999-12-31T23:59:59Z"}"#), 253_402_300_799)
+        XCTAssertEqual(t(#"{"ts":"9999-12-31T22:59:59-01:00"}"#), 253_402_300_799)
+        XCTAssertNil(t(#"{"ts":"9999-12-31T23:30:00-01:00"}"#))
+        XCTAssertEqual(t(#"{"ts":253402300799}"#, .s), 253_402_300_799)
+        XCTAssertNil(t(#"{"ts":253402300800}"#, .s))
         XCTAssertNil(t(#"{"ts":true}"#))
     }
 }

@@ -76,16 +76,30 @@ public struct HourGroup: Hashable, Sendable {
 /// session id nor a user id: each is a session of its own, so they add without a lookup).
 public struct HourRowDelta: Sendable {
     public var bucket: Int64
-    public var group: HourGroup
+    /// Index into the `groups` passed along with the rows.
+    public var group: Int
     public var events: Int64
     public var anonymousSessions: Int64
 }
 
-/// A session seen in an hour and group; the store counts it once, whatever the file order.
-public struct HourSession: Sendable {
-    public var bucket: Int64
-    public var group: Int
-    public var session: [UInt8]
+/// Sessions seen per hour and group; the store counts each (hour, group, session) once, whatever
+/// the file order. The session texts stay in the `Interner` they were read into (handed over
+/// with the batch: nothing writes to it afterwards), so no triple carries an array of its own.
+public struct HourSessions {
+    /// Per triple: `hour << 36 | group`, where hour = bucket / 3600 (below 2^27 for times up
+    /// to 9999) and group indexes the `groups` passed along (below 2^36).
+    public var keys: [UInt64] = []
+    /// Per triple: the session's id in `texts`.
+    public var sessions: [Int32] = []
+    public let texts: Interner
+
+    public init(texts: Interner) { self.texts = texts }
+
+    public var count: Int { keys.count }
+    @inline(__always) public static func key(hour: Int64, group: Int) -> UInt64 { UInt64(hour) << 36 | UInt64(group) }
+    @inline(__always) public static func split(_ k: UInt64) -> (hour: Int64, group: Int) {
+        (Int64(k >> 36), Int(k & ((1 << 36) - 1)))
+    }
 }
 
 /// One key path row's change.
@@ -150,10 +164,11 @@ public protocol CatalogStore: AnyObject {
     func begin() throws
     func applyCatalog(_ rows: [CatalogRowDelta]) throws
     func applyScreens(_ rows: [ScreenRowDelta]) throws
-    /// Adds events and anonymous sessions to hourly rows (creating them).
-    func applyHours(_ rows: [HourRowDelta]) throws
-    /// `groups` are the groups `sessions[].group` index into. Returns sessions that were new.
-    func addSessions(_ sessions: [HourSession], groups: [HourGroup]) throws -> Int
+    /// Adds events and anonymous sessions to hourly rows (creating them). `groups` are the
+    /// groups `rows[].group` index into.
+    func applyHours(_ rows: [HourRowDelta], groups: [HourGroup]) throws
+    /// `groups` are the groups the sessions' keys index into. Returns sessions that were new.
+    func addSessions(_ sessions: HourSessions, groups: [HourGroup]) throws -> Int
     func applyKeys(_ rows: [KeyRowDelta]) throws
     /// The same key figures per (platform, app_version): min/max/sum upserts like `applyKeys`.
     func applyVersionKeys(_ rows: [VersionKeyRowDelta]) throws

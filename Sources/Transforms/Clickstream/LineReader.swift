@@ -10,6 +10,9 @@ import Darwin
 /// a newline; `line` is 1-based. A line longer than `maxLineBytes` is returned as `.tooLong`
 /// (its first bytes as the raw text) and the rest of it skipped. A NUL byte means binary content:
 /// `next()` throws `badContent`. Returned bytes stay valid until the following call.
+/// With `readAhead`, a second thread reads (decompresses, hashes) the source a few chunks ahead
+/// of the lines handed out; a source error is thrown where it lies in the stream all the same.
+/// The source is the reader's until `next()` has returned `.end` (or the reader is gone).
 public final class LineReader {
     public enum Next { case line(UnsafePointer<UInt8>, Int), tooLong(UnsafePointer<UInt8>, Int), end }
 
@@ -25,14 +28,26 @@ public final class LineReader {
     private var eof = false
     private var started = false
     private var scanFrom = 0
+    private let ahead: ReadAhead?
 
-    public init(source: ByteSource) {
+    public init(source: ByteSource, readAhead: Bool = true) {
         self.source = source
         cap = 4 * LineReader.chunk
         buf = .allocate(capacity: cap)
+        ahead = readAhead ? ReadAhead(source: source, chunk: LineReader.chunk) : nil
     }
 
-    deinit { buf.deallocate() }
+    deinit {
+        ahead?.stop()
+        buf.deallocate()
+    }
+
+    /// Up to `capacity` decompressed bytes; 0 at the end of the input.
+    @inline(__always)
+    private func read(into p: UnsafeMutablePointer<UInt8>, capacity: Int) throws -> Int {
+        if let ahead { return try ahead.read(into: p, capacity: capacity) }
+        return try source.read(into: p, capacity: capacity)
+    }
 
     private func fill() throws -> Bool {
         if eof { return false }
@@ -51,7 +66,7 @@ public final class LineReader {
             buf = nb
             cap = nc
         }
-        let n = try source.read(into: buf + end, capacity: cap - end)
+        let n = try read(into: buf + end, capacity: cap - end)
         if n == 0 { eof = true; return false }
         if memchr(buf + end, 0, n) != nil {
             throw TransformsError.badContent(file: source.name, line: line + 1, reason: "binary data (NUL byte): not a JSON Lines file")
@@ -60,7 +75,37 @@ public final class LineReader {
         return true
     }
 
-    public func next() throws -> Next {
+    public func next() throws -> Next { try nextLine(mayFill: true)! }
+
+    /// One line of a batch: its bytes, its number, and whether it was too long (its first
+    /// bytes then, as `.tooLong`).
+    public struct Line {
+        public var base: UnsafePointer<UInt8>
+        public var count: Int
+        public var number: Int64
+        public var tooLong: Bool
+    }
+
+    /// Up to `max` lines into `out` (emptied first), all valid until the following call: the
+    /// lines already in the buffer, or what one read brings. A line too long comes alone. Empty
+    /// at the end.
+    public func nextBatch(max: Int, into out: inout [Line]) throws {
+        out.removeAll(keepingCapacity: true)
+        while out.count < max {
+            // Reading more moves the buffer: only for the batch's first line.
+            guard let n = try nextLine(mayFill: out.isEmpty) else { return }
+            switch n {
+            case .end: return
+            case let .line(p, c): out.append(Line(base: p, count: c, number: line, tooLong: false))
+            case let .tooLong(p, c):
+                out.append(Line(base: p, count: c, number: line, tooLong: true))
+                return
+            }
+        }
+    }
+
+    /// The next line, or nil when it needs more input and `mayFill` is false.
+    private func nextLine(mayFill: Bool) throws -> Next? {
         if !started {
             started = true
             while end - pos < 3, try fill() {}
@@ -80,6 +125,7 @@ public final class LineReader {
                 return .line(UnsafePointer(buf + s), e - s)
             }
             scanFrom = end
+            if !mayFill { return nil }
             if end - pos > LineReader.maxLineBytes { return try skipLongLine() }
             if !(try fill()) {
                 if pos == end { return .end }
@@ -106,7 +152,7 @@ public final class LineReader {
         scanFrom = keep
         consumed += Int64(keep)
         while true {
-            let n = try source.read(into: buf + end, capacity: cap - end)
+            let n = try read(into: buf + end, capacity: cap - end)
             if n == 0 { eof = true; break }
             if let nl = memchr(buf + end, 0x0A, n) {
                 let at = UnsafeMutableRawPointer(buf).distance(to: nl)
@@ -126,5 +172,115 @@ public final class LineReader {
         pos = keep
         scanFrom = keep
         return .tooLong(UnsafePointer(buf), keep)
+    }
+}
+
+/// Reads a `ByteSource` on a thread of its own into a ring of chunks, so that decompression and
+/// hashing overlap the parsing of what was read before.
+///
+/// Contract: `read` hands out the source's bytes in order, then 0, or the error the source threw
+/// (after every byte read before it). Once `read` has returned 0 or thrown, the thread is done
+/// with the source. `stop` ends the thread at its next chunk without waiting for it: it keeps
+/// itself (and the source) alive until then. Without a thread, `read` reads the source inline.
+final class ReadAhead {
+    private let source: ByteSource
+    private let chunk: Int
+    private static let slots = 4
+    private let chunks: UnsafeMutablePointer<UInt8>
+    private var lengths = [Int](repeating: 0, count: ReadAhead.slots)
+    /// The consumer's chunk and how far into it; the producer's next chunk; chunks filled.
+    private var head = 0, offset = 0, tail = 0, filled = 0
+    private var done = false, stopping = false
+    private var failure: Error?
+    private var threaded = false
+    private var mutex = pthread_mutex_t()
+    private var changed = pthread_cond_t()
+
+    init(source: ByteSource, chunk: Int) {
+        self.source = source
+        self.chunk = chunk
+        chunks = .allocate(capacity: chunk * ReadAhead.slots)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&changed, nil)
+        var t = pthread_t()
+        // The thread holds a reference until it ends (`stop` does not wait for it).
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&t, nil, { ctx in
+            let r = Unmanaged<ReadAhead>.fromOpaque(ctx!)
+            r.takeUnretainedValue().produce()
+            r.release()
+            return nil
+        }, me) == 0 {
+            threaded = true
+            pthread_detach(t)
+        } else {
+            Unmanaged<ReadAhead>.fromOpaque(me).release()
+        }
+    }
+
+    deinit {
+        chunks.deallocate()
+        pthread_cond_destroy(&changed)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    private func produce() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while filled == ReadAhead.slots && !stopping { pthread_cond_wait(&changed, &mutex) }
+            let slot = tail
+            let quit = stopping
+            pthread_mutex_unlock(&mutex)
+            if quit { return }
+            var n = 0
+            var thrown: Error?
+            do { n = try source.read(into: chunks + slot * chunk, capacity: chunk) } catch { thrown = error }
+            pthread_mutex_lock(&mutex)
+            if thrown != nil || n == 0 {
+                failure = thrown
+                done = true
+            } else {
+                lengths[slot] = n
+                tail = (slot + 1) % ReadAhead.slots
+                filled += 1
+            }
+            let finished = done
+            pthread_cond_broadcast(&changed)
+            pthread_mutex_unlock(&mutex)
+            if finished { return }
+        }
+    }
+
+    func read(into p: UnsafeMutablePointer<UInt8>, capacity: Int) throws -> Int {
+        guard threaded else { return try source.read(into: p, capacity: capacity) }
+        pthread_mutex_lock(&mutex)
+        while filled == 0 && !done { pthread_cond_wait(&changed, &mutex) }
+        if filled == 0 {
+            let e = failure
+            pthread_mutex_unlock(&mutex)
+            if let e { throw e }
+            return 0
+        }
+        let slot = head, length = lengths[slot]
+        pthread_mutex_unlock(&mutex)
+        let n = min(capacity, length - offset)
+        memcpy(p, chunks + slot * chunk + offset, n)
+        offset += n
+        if offset == length {
+            offset = 0
+            pthread_mutex_lock(&mutex)
+            head = (slot + 1) % ReadAhead.slots
+            filled -= 1
+            pthread_cond_broadcast(&changed)
+            pthread_mutex_unlock(&mutex)
+        }
+        return n
+    }
+
+    func stop() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&mutex)
     }
 }
