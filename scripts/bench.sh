@@ -33,18 +33,7 @@ need_tools sqlite3
 
 # --- input (cached) ----------------------------------------------------------------------------
 INPUT="bench/cache/events-$(human_rows "$BENCH_ROWS").csv.gz"
-if [[ ! -s $INPUT ]]; then
-    note "generating $INPUT ($BENCH_ROWS rows; cached for later runs)"
-    tmp="$INPUT.tmp.$$"
-    trap 'rm -f "$tmp"' EXIT
-    "$SELLOCLI" gen --rows "$BENCH_ROWS" --start 2019-10-01T00:00:00Z --hours 168 --seed 42 \
-        --gzip -o "$tmp" || die "sellocli gen failed"
-    [[ -s $tmp ]] || die "sellocli gen wrote nothing to $tmp"
-    mv -f "$tmp" "$INPUT"
-    trap - EXIT
-else
-    note "using cached $INPUT"
-fi
+cached_input "$INPUT" "$BENCH_ROWS" --rows "$BENCH_ROWS" --start 2019-10-01T00:00:00Z --hours 168 --seed 42 --gzip
 
 # --- DuckDB in a venv (once) -------------------------------------------------------------------
 ensure_duckdb_venv

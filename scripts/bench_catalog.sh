@@ -40,17 +40,7 @@ need_tools
 # --- input (cached) ----------------------------------------------------------------------------
 GEN_ARGS=(--clickstream --rows "$BENCH_CATALOG_ROWS" --start 2019-10-01T00:00:00Z --hours 168 --seed 42 --gzip)
 INPUT="bench/cache/clickstream-$(human_rows "$BENCH_CATALOG_ROWS").jsonl.gz"
-if [[ ! -s $INPUT ]]; then
-    note "generating $INPUT ($BENCH_CATALOG_ROWS rows; cached for later runs)"
-    tmp="$INPUT.tmp.$$"
-    trap 'rm -f "$tmp"' EXIT
-    "$SELLOCLI" gen "${GEN_ARGS[@]}" -o "$tmp" || die "sellocli gen failed"
-    [[ -s $tmp ]] || die "sellocli gen wrote nothing to $tmp"
-    mv -f "$tmp" "$INPUT"
-    trap - EXIT
-else
-    note "using cached $INPUT"
-fi
+cached_input "$INPUT" "$BENCH_CATALOG_ROWS" "${GEN_ARGS[@]}"
 
 # --- DuckDB in a venv (once; the same venv as scripts/bench.sh) --------------------------------
 ensure_duckdb_venv

@@ -54,6 +54,21 @@ human_rows() {
     else echo "$n"; fi
 }
 
+# cached_input PATH ROWS GEN-ARGS...: generates PATH once with `sellocli gen GEN-ARGS`
+# (atomically: a temporary file renamed into place), else says the cache is used.
+cached_input() {
+    local path=$1 rows=$2
+    shift 2
+    if [[ -s $path ]]; then note "using cached $path"; return; fi
+    note "generating $path ($rows rows; cached for later runs)"
+    local tmp="$path.tmp.$$"
+    trap 'rm -f "$tmp"' EXIT
+    "$SELLOCLI" gen "$@" -o "$tmp" || die "sellocli gen failed"
+    [[ -s $tmp ]] || die "sellocli gen wrote nothing to $tmp"
+    mv -f "$tmp" "$path"
+    trap - EXIT
+}
+
 # DuckDB in bench/venv (created once, shared by the benchmarks): sets VPY and DUCKDB_V.
 ensure_duckdb_venv() {
     VENV=bench/venv
