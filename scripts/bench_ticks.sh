@@ -31,7 +31,7 @@ if [[ ! -s $base ]]; then
     mv "$base.tmp" "$base"
 fi
 rm -rf "$W"/*
-mkdir -p "$W/inbox" "$W/minutes"
+mkdir -p "$W/inbox" "$W/minutes" "$W/summaries"
 note "ingesting the base day into a store with a raw archive"
 t0=$(now)
 "$SELLOCLI" ingest --db "$W/store.db" --archive "$W/archive" -q "$base"
@@ -50,7 +50,8 @@ for w in "${windows[@]}"; do
     for f in "$W/minutes/$w".*.csv; do mv "$f" "$W/inbox/"; done
     n=$(cat "$W"/inbox/*.csv | wc -l)
     t0=$(now)
-    "$SELLOCLI" run --inbox "$W/inbox" --db "$W/store.db" --archive "$W/archive" -q
+    "$SELLOCLI" run --inbox "$W/inbox" --db "$W/store.db" --archive "$W/archive" -q \
+        --summary-json "$W/summaries/$w.json"
     echo "$(echo "$(now) - $t0" | bc) $((n - 4))" >> "$W/ticks.txt"
 done
 

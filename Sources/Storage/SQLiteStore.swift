@@ -47,7 +47,9 @@ public final class SQLiteStore: IngestStore {
     private var recentUpdate: Statement!
     /// Recent rows are all merged at once beyond this many (ticks without housekeeping, e.g. in
     /// a surge) or when one transaction appended more than `maxRecentPairsPerTransaction` (a
-    /// large file): this bounds the in-memory map (16 bytes a slot, half full at worst).
+    /// large file): this bounds the in-memory map (16 bytes a slot, half full at worst). The
+    /// merge waits for a point where no looked-up pair is still to be saved (`endPairBatch`,
+    /// `commit`, `prunePairs`): it moves rows, and a lookup's location must stay valid.
     public var maxRecentPairs = 1 << 20
     public var maxRecentPairsPerTransaction = 1 << 17
     private var appendedInTransaction = 0
@@ -276,8 +278,16 @@ public final class SQLiteStore: IngestStore {
         try db.execute("BEGIN IMMEDIATE")
     }
     public func commit() throws {
-        if !newPairs.isEmpty { try flushNewPairs() }
+        try endPairBatch()
         try db.execute("COMMIT")
+    }
+
+    public func endPairBatch() throws {
+        if !newPairs.isEmpty { try flushNewPairs() }
+        if let index = recentIndex, index.count > maxRecentPairs || appendedInTransaction > maxRecentPairsPerTransaction {
+            try mergeRecentPairs(slice: nil)
+            appendedInTransaction = 0
+        }
     }
 
     public func rollback() {
@@ -491,10 +501,6 @@ public final class SQLiteStore: IngestStore {
         appendedInTransaction += newPairs.count
         newPairs.removeAll(keepingCapacity: true)
         newPairSessions.removeAll(keepingCapacity: true)
-        if index.count > maxRecentPairs || appendedInTransaction > maxRecentPairsPerTransaction {
-            try mergeRecentPairs(slice: nil)
-            appendedInTransaction = 0
-        }
     }
 
     public func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int {
@@ -555,7 +561,7 @@ public final class SQLiteStore: IngestStore {
     }
 
     public func prunePairs(lastSeenBefore cutoff: Int64) throws -> Int {
-        if !newPairs.isEmpty { try flushNewPairs() }
+        try endPairBatch()
         let st = try db.prepare("DELETE FROM view_state WHERE last_seen < ?")
         try st.bind([.int(cutoff)])
         try st.run()

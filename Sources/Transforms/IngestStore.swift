@@ -63,8 +63,14 @@ public protocol IngestStore: AnyObject {
     func hasPairState() throws -> Bool
 
     func begin() throws
+    /// The dedupe state of a pair. The returned location stays valid until `endPairBatch`,
+    /// `commit` or `prunePairs`: the store moves no state before then.
     func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup
+    /// Saves a pair's state, given its lookup from the current pair batch.
     func savePair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64, view: CountedView, lookup: PairLookup) throws
+    /// Ends a batch of lookups and saves: every pair looked up since the last call that needs
+    /// saving was saved. The store may reorganize its dedupe state here.
+    func endPairBatch() throws
     /// Adds deltas to tier `tier`; rows whose events reach 0 are deleted. Returns rows changed.
     func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int
     /// Appends dictionary keys with ids `firstId`, `firstId+1`, ...

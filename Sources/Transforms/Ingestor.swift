@@ -650,21 +650,23 @@ public final class Ingestor {
         // A dry run's last resolution needs no state written: the transaction is rolled back.
         let save = !(all && options.dryRun)
         var chunk = PairChunk()
-        try pending.evict(coldest: count) { e, session in
+        try pending.evict(coldest: count, { e, session in
             chunk.entries.append(e)
             chunk.sessions.append(session)
             if chunk.entries.count == PairChunk.size {
                 try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
             }
-        }
-        try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
+        }, finish: {
+            // The last chunk's session text is valid only until the map compacts its survivors.
+            try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
+        })
     }
 
     /// Evicted pairs resolved together: one wait for the store's lookups, one queued write.
     private struct PairChunk {
         static let size = 1 << 15
         var entries: [PendingViews.Entry] = []
-        /// Session text in the pending map's arena (valid while the eviction runs).
+        /// Session text in the pending map's arena (valid until the eviction's `finish` returns).
         var sessions: [UnsafeBufferPointer<UInt8>] = []
         var found: [PairLookup] = []
     }
@@ -739,6 +741,8 @@ public final class Ingestor {
                                        productId: w.productId, view: w.view, lookup: w.lookup)
                 }
             }
+            // Every pair of this chunk is saved: the store may move state (not between them).
+            try target.endPairBatch()
         }
     }
 

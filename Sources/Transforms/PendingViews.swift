@@ -33,14 +33,18 @@ final class PendingViews {
         mask = c - 1
         table = .allocate(capacity: c)
         table.initialize(repeating: 0, count: c)
-        arenaCap = limit * 40
+        // 48 bytes a pair (a REES46 session is a 36-byte UUID); pages untouched cost no memory.
+        arenaCap = limit * 48
         arena = .allocate(capacity: arenaCap)
         entries.reserveCapacity(limit)
     }
 
     deinit { table.deallocate(); arena.deallocate() }
 
-    var isFull: Bool { entries.count >= limit || arenaUsed > arenaCap - (1 << 20) }
+    /// Full at `limit` pairs, or when the session text has used seven eighths of its arena
+    /// (sessions longer than 42 bytes on average). The arena's slack is relative: a fixed
+    /// slack larger than a small map's arena made it full when empty, and resolved every view.
+    var isFull: Bool { entries.count >= limit || arenaUsed > arenaCap - arenaCap / 8 }
     var isEmpty: Bool { entries.isEmpty }
 
     static func pairHash(_ session: UnsafePointer<UInt8>, _ n: Int, _ productId: Int64) -> UInt64 {
@@ -101,13 +105,19 @@ final class PendingViews {
     /// Removes the `count` least recently seen entries and hands them over in hash order (the
     /// store's key order); keeps the rest. With `count >= entries.count` it empties the map.
     /// `ordered: false` hands them over in any order (when the store is not touched).
-    func evict(coldest count: Int, ordered: Bool = true, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+    ///
+    /// The session text handed to `body` lives in the map's arena: it stays valid until
+    /// `finish` returns, which runs after the last entry and before the survivors move down.
+    /// A caller that holds on to evicted entries must finish with them in `finish`.
+    func evict(coldest count: Int, ordered: Bool = true, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void,
+               finish: () throws -> Void = {}) rethrows {
         if count >= entries.count {
             if ordered {
                 for i in PendingViews.hashOrder(entries, entries.indices) { try body(entries[i], session(entries[i])) }
             } else {
                 for e in entries { try body(e, session(e)) }
             }
+            try finish()
             clear()
             return
         }
@@ -124,6 +134,7 @@ final class PendingViews {
         } else {
             for i in out { try body(entries[i], session(entries[i])) }
         }
+        try finish()
         out = []
         // Compact the survivors in place: entries keep their order and arena offsets grow with
         // it, so every move goes to a lower address and never overwrites a survivor not yet moved.

@@ -168,6 +168,43 @@ final class SQLiteStoreTests: XCTestCase {
         }
     }
 
+    /// A lookup's location stays valid until the pair batch ends: saving many new pairs after
+    /// it (more than a transaction may append before the recent state is merged) must not move
+    /// the looked-up pair's row before it is saved. (The merge used to run inside the saves, so
+    /// the update went to a row id that no longer held the pair.)
+    func testAMergeWaitsForTheEndOfThePairBatch() throws {
+        let path = dir + "/s.db"
+        let s = try SQLiteStore(path: path)
+        s.maxRecentPairsPerTransaction = 100
+        let sess = Array("sess".utf8)
+        func v(_ t: Int64) -> CountedView { CountedView(time: t, priceCents: t, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: t) }
+        try sess.withUnsafeBufferPointer { ss in
+            try s.begin()
+            let a = hash(slice: 2, 1)
+            try s.savePair(hash: a, session: ss, productId: 1, view: v(10), lookup: try s.lookupPair(hash: a, session: ss, productId: 1))
+            try s.endPairBatch()
+            try s.commit()
+            try s.begin()
+            // One batch: look up a (recent) and 300 new pairs, then save them all, a last.
+            let la = try s.lookupPair(hash: a, session: ss, productId: 1)
+            XCTAssertEqual(la.view, v(10))
+            let others = (2...301).map { hash(slice: 2, $0) }
+            let lookups = try others.enumerated().map { try s.lookupPair(hash: $0.element, session: ss, productId: Int64($0.offset + 2)) }
+            for (k, h) in others.enumerated() {
+                try s.savePair(hash: h, session: ss, productId: Int64(k + 2), view: v(20), lookup: lookups[k])
+            }
+            try s.savePair(hash: a, session: ss, productId: 1, view: v(5), lookup: la)
+            try s.endPairBatch()
+            try s.commit()
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state_recent"), 0, "the batch's end merged the recent state")
+            XCTAssertEqual(try s.db.scalarInt("SELECT COUNT(*) FROM view_state"), 301)
+            let again = try SQLiteStore(path: path)
+            XCTAssertEqual(try again.lookupPair(hash: a, session: ss, productId: 1).view, v(5))
+            for (k, h) in others.enumerated() { XCTAssertEqual(try again.lookupPair(hash: h, session: ss, productId: Int64(k + 2)).view, v(20)) }
+            XCTAssertEqual(try again.db.scalarInt("SELECT COUNT(*) FROM view_state_overflow"), 0)
+        }
+    }
+
     func testAHashCollisionBetweenRecentAndMainGoesToOverflow() throws {
         let s = try SQLiteStore(path: dir + "/s.db")
         let v1 = CountedView(time: 10, priceCents: 1, brand: 0, l1: 0, l2: 0, l3: 0, lastSeen: 10)
