@@ -55,9 +55,9 @@ public final class SQLiteStore: IngestStore {
     private var appendedInTransaction = 0
 
     /// The page cache of a writing connection, in MiB: the stats upserts' working set (the
-    /// right edge of each tier's B-tree) should fit; reads go through `mmap` (1 GiB), so 48 MiB
+    /// right edge of each tier's B-tree) should fit; reads go through `mmap` (1 GiB), so 32 MiB
     /// measured as fast as 96 (BENCHMARKS.md).
-    public static let defaultCacheMiB = 48
+    public static let defaultCacheMiB = 32
 
     /// Opens (creating and migrating when needed) the store at `path`.
     public init(path: String, tiers: [Tier] = Tier.defaults, readOnly: Bool = false, cacheMiB: Int = SQLiteStore.defaultCacheMiB) throws {

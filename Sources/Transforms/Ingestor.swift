@@ -165,6 +165,10 @@ public final class Ingestor {
 
     // MARK: one file
 
+    /// Inflate and hash on a second thread for files of 4 MB and more (and stdin): it overlaps
+    /// the scan; for a minute's small files a thread is not worth starting.
+    static func readsAhead(_ total: Int64?) -> Bool { (total ?? Int64.max) >= 4 << 20 }
+
     public func ingest(path: String) throws -> FileReport {
         let started = monotonicSeconds()
         do {
@@ -205,7 +209,7 @@ public final class Ingestor {
         var rejectsOpen = false
         var archiveOpen = false
         do {
-            let reader = try RecordReader(source: source, format: options.format)
+            let reader = try RecordReader(source: source, format: options.format, readAhead: Ingestor.readsAhead(total))
             r.format = reader.format
             let watermark = try worker.sync { try store.watermark() }
             keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
@@ -360,7 +364,9 @@ public final class Ingestor {
                 let started = monotonicSeconds()
                 var r = FileReport(path: path)
                 let source = try ByteSource(path: path)
-                let reader = try RecordReader(source: source, format: options.format)
+                var st = stat()
+                let reader = try RecordReader(source: source, format: options.format,
+                                              readAhead: Ingestor.readsAhead(stat(path, &st) == 0 ? Int64(st.st_size) : nil))
                 r.format = reader.format
                 let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
                 runningMax = watermark ?? Int64.min
@@ -504,7 +510,7 @@ public final class Ingestor {
                 read += 1
                 if read >= nextProgress, let progress {
                     nextProgress += progressEvery
-                    progress(IngestProgress(path: r.path, rawBytesRead: reader.source.bytesRead, totalBytes: total, rows: read))
+                    progress(IngestProgress(path: r.path, rawBytesRead: reader.rawBytesRead, totalBytes: total, rows: read))
                 }
                 guard let t = ValueParsers.eventTime(f[Column.eventTime.rawValue]) else {
                     reason = .badEventTime

@@ -47,8 +47,14 @@ public final class RecordReader {
     private var headerCount = 0
     public private(set) var header: [String] = []
 
-    public init(source: ByteSource, format requested: InputFormat) throws {
+    /// Inflates and hashes the source on a thread of its own, when asked for.
+    private let ahead: ReadAhead?
+
+    /// `readAhead`: decompress and hash on a second thread (for long reads: the thread costs
+    /// more than it saves on small files).
+    public init(source: ByteSource, format requested: InputFormat, readAhead: Bool = false) throws {
         self.source = source
+        ahead = readAhead ? ReadAhead(source: source, chunk: RecordReader.chunk) : nil
         cap = 4 * RecordReader.chunk
         buf = .allocate(capacity: cap)
         scratchCap = 64 << 10
@@ -69,10 +75,15 @@ public final class RecordReader {
     }
 
     deinit {
+        ahead?.stop()
         buf.deallocate()
         scratch.deallocate()
         fields.deallocate()
     }
+
+    /// Raw (compressed) bytes read from the source so far, as far as the records handed out go
+    /// with a read-ahead thread (for progress).
+    public var rawBytesRead: Int64 { ahead?.rawBytesRead ?? source.bytesRead }
 
     /// True when the input had no bytes at all (after a byte-order mark).
     public var isEmpty: Bool { header.isEmpty && eof && pos >= end && nextLine == 1 }
@@ -96,7 +107,7 @@ public final class RecordReader {
             buf = nb
             cap = newCap
         }
-        let n = try source.read(into: buf + end, capacity: cap - end)
+        let n = try ahead?.read(into: buf + end, capacity: cap - end) ?? source.read(into: buf + end, capacity: cap - end)
         if n == 0 { eof = true; return false }
         if let z = memchr(buf + end, 0, n) {
             let at = consumed + Int64(UnsafeMutableRawPointer(buf).distance(to: z))

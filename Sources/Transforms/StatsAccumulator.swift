@@ -128,7 +128,12 @@ final class StatsAccumulator {
     /// The non-zero deltas per tier in table order; empties the table. (The sort, the costly part,
     /// can then run on another thread.)
     func drainUnsorted(tiers: Int) -> [[StatDelta]] {
+        // Exact capacities: arrays grown by appending hold up to twice their rows, and up to
+        // three drained batches are alive at once (one queued on the store thread, one applied).
+        var sizes = [Int](repeating: 0, count: tiers)
+        for i in 0..<cap where slots[i].hi != StatsAccumulator.empty { sizes[Int((slots[i].hi >> 16) & 0xFF)] += 1 }
         var out = [[StatDelta]](repeating: [], count: tiers)
+        for t in 0..<tiers { out[t].reserveCapacity(sizes[t]) }
         for i in 0..<cap where slots[i].hi != StatsAccumulator.empty {
             let e = slots[i]
             if e.ev != 0 || e.val != 0 {
