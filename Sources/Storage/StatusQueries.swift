@@ -135,6 +135,16 @@ extension SQLiteStore {
         return out
     }
 
+    /// Pairs held in the view-dedupe state (both levels), and rows of its overflow table for
+    /// 64-bit hash collisions, which should stay empty: rows there almost certainly come from
+    /// the dedupe bugs fixed on 2026-11-22 (commit fbc1dbe), not from real collisions.
+    public func dedupeStateSizes() throws -> (pairs: Int64, overflow: Int64) {
+        let main = try db.scalarInt("SELECT COUNT(*) FROM view_state") ?? 0
+        let recent = try db.scalarInt("SELECT COUNT(*) FROM view_state_recent") ?? 0
+        let overflow = try db.scalarInt("SELECT COUNT(*) FROM view_state_overflow") ?? 0
+        return (main + recent + overflow, overflow)
+    }
+
     /// A `meta` value as text (e.g. `last_tick`, stored as JSON text by `run`).
     public func metaText(_ key: String) throws -> String? {
         let st = try db.prepare("SELECT value FROM meta WHERE key = ?")

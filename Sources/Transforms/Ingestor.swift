@@ -13,12 +13,12 @@ public struct IngestOptions: Sendable {
     public var tiers: [Tier] = Tier.defaults
     /// Everything but the store write: the transaction is rolled back and stats are only counted.
     public var dryRun = false
-    /// Entries summed in memory before a write to the store (two batches may be in flight).
+    /// Entries of the finest tier summed in memory before a write to the store (each coarser
+    /// tier has a table a quarter this size; up to two batches' rows may be in flight).
     public var statsBatch = 1 << 19
     /// (session, product) pairs held in memory before they are resolved against the store.
-    /// Sized to hold about a day of the benchmark's pairs. 128 K measured as fast with 75 MB
-    /// less memory, but gave 10 view events more than DuckDB on the 5 M benchmark file (a bug
-    /// not found yet, BENCHMARKS.md), so the default stays here.
+    /// Sized to hold about a day of the benchmark's pairs: smaller maps evict pairs that come
+    /// back, so their lookups cost more than the memory saved (512 K: +15% time for 12 MB).
     public var pairBatch = 3 << 18
     /// The same for a dry run, which keeps no store cache and gains most from fewer evictions.
     public static let dryRunPairBatch = 1 << 20

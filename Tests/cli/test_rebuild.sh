@@ -147,5 +147,15 @@ assert_eq "status: lateness of the most late file" \
 out=$("$SELLOCLI" status --db "$d/live.db" --archive "$A" --inbox "$d/inbox" --format csv); code=$?
 assert_eq "status csv exit" 0 "$code"
 assert_contains "status csv: a reject reason row" "$out" "rejects.bad_price,1"
+assert_eq "status: dedupe pairs" "$(sqlv "$d/live.db" "SELECT (SELECT COUNT(*) FROM view_state) + (SELECT COUNT(*) FROM view_state_recent) + (SELECT COUNT(*) FROM view_state_overflow)")" "$(sj dedupe.pairs)"
+assert_eq "status: no overflow rows" "0" "$(sj dedupe.overflow)"
+assert_eq "status: no dedupe note" "None" "$(sj dedupe.note)"
+# Overflow rows (what the dedupe bugs fixed on 2026-11-22 left behind) are reported with advice.
+cp "$d/live.db" "$d/old.db"
+sqlite3 "$d/old.db" "INSERT INTO view_state_overflow(session, product_id, t, price_cents, brand, l1, l2, l3, last_seen) VALUES (X'6F6C64', 1, 0, 0, 0, 0, 0, 0, 0)"
+out=$("$SELLOCLI" status --db "$d/old.db" --format csv); code=$?
+assert_eq "status csv exit (overflow)" 0 "$code"
+assert_contains "status csv: overflow count" "$out" "dedupe.overflow,1"
+assert_contains "status csv: overflow advice" "$out" "rebuild the store"
 assert_exit "status of no store: exit 1" 1 "$SELLOCLI" status --db "$d/missing.db"
 rm -rf "$d"

@@ -26,6 +26,9 @@ struct Status: ParsableCommand {
             the first file of a store, or one ingested by an older version)
           - rows and bytes of each tier (bytes from SQLite's dbstat table; left
             out, with a note, when SQLite lacks it)
+          - the view-dedupe state: pairs held, and rows of its hash-collision
+            overflow table, with a note when there are any (a sign of state written
+            by a version before 2026-11-22 with a dedupe bug: rebuild the store)
           - the archive (--archive, else archive.dir of the configuration):
             files, bytes, rows and sources of its manifest, when there is one
           - the last tick of `sellocli run`: its fields as run recorded them
@@ -67,6 +70,7 @@ struct Status: ParsableCommand {
             report.latenessKnown = try s.ledgerHasWatermarkBefore()
             report.recent = try s.recentFiles(limit: Status.recentFiles)
             report.tiers = try s.tierSizes()
+            report.dedupe = try s.dedupeStateSizes()
             if let t = try s.metaText("last_tick") { report.lastTick = StatusReport.parseTick(t) }
             report.archiveDir = config.archiveDir.value
             report.archive = try archiveManifestTotals(root: config.archiveDir.value)
@@ -94,6 +98,7 @@ struct StatusReport {
     var latenessKnown = false
     var recent: [RecentFile] = []
     var tiers: [TierSize] = []
+    var dedupe: (pairs: Int64, overflow: Int64) = (0, 0)
     var archiveDir: String?
     var archive: ArchiveTotals?
     var lastTick: Tick?
@@ -154,6 +159,12 @@ struct StatusReport {
         failed = regularFiles(dir + "/.sello-failed").filter { !$0.hasSuffix(".error") }.count
     }
 
+    private var dedupeNote: String? {
+        dedupe.overflow == 0 ? nil : "\(dedupe.overflow) overflow row(s) in the dedupe state: almost certainly written by a "
+            + "version before 2026-11-22 with a dedupe bug; its view counts may be off: rebuild the store "
+            + "(sellocli rebuild --from-archive DIR --db NEW)"
+    }
+
     private var tierBytesNote: String? {
         tiers.contains { $0.bytes == nil } ? "tier bytes unavailable: this SQLite has no dbstat table" : nil
     }
@@ -186,6 +197,9 @@ struct StatusReport {
             if let b = t.bytes { out.append(("tier.\(t.name).bytes", String(b))) }
         }
         if let n = tierBytesNote { out.append(("tier.note", n)) }
+        out.append(("dedupe.pairs", String(dedupe.pairs)))
+        out.append(("dedupe.overflow", String(dedupe.overflow)))
+        if let n = dedupeNote { out.append(("dedupe.note", n)) }
         if let a = archive {
             out.append(("archive.dir", archiveDir ?? ""))
             out.append(("archive.files", String(a.files)))
@@ -220,6 +234,7 @@ struct StatusReport {
         }.joined(separator: ",") + "]")
         p.append("\"tiers\":[" + tiers.map { "{\"name\":\(jsonString($0.name)),\"width_seconds\":\($0.width),\"rows\":\($0.rows),\"bytes\":\(opt($0.bytes))}" }.joined(separator: ",") + "]")
         p.append("\"tier_bytes_note\":\(str(tierBytesNote))")
+        p.append("\"dedupe\":{\"pairs\":\(dedupe.pairs),\"overflow\":\(dedupe.overflow),\"note\":\(str(dedupeNote))}")
         if let a = archive {
             p.append("\"archive\":{\"dir\":\(str(archiveDir)),\"files\":\(a.files),\"bytes\":\(a.bytes),\"rows\":\(a.rows),\"sources\":\(a.sources)}")
         } else {
