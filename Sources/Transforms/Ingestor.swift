@@ -331,7 +331,7 @@ public final class Ingestor {
     public func ingestGroup(paths: [String]) throws -> [FileReport] {
         if paths.count < 2 || options.dryRun || paths.contains("-") { return try paths.map { try ingest(path: $0) } }
         var reports = [FileReport?](repeating: nil, count: paths.count)
-        var todo: [(index: Int, sha: String, mtime: Int64)] = []
+        var todo: [(index: Int, sha: String, mtime: Int64, size: Int64)] = []
         var firstWith: [String: String] = [:]
         for (i, path) in paths.enumerated() {
             let started = monotonicSeconds()
@@ -347,7 +347,7 @@ public final class Ingestor {
                 continue
             }
             firstWith[sha] = path
-            todo.append((i, sha, Int64(st.st_mtim.tv_sec)))
+            todo.append((i, sha, Int64(st.st_mtim.tv_sec), Int64(st.st_size)))
         }
         if todo.count < 2 {
             for t in todo { reports[t.index] = try ingest(path: paths[t.index]) }
@@ -369,9 +369,7 @@ public final class Ingestor {
                 let started = monotonicSeconds()
                 var r = FileReport(path: path)
                 let source = try ByteSource(path: path)
-                var st = stat()
-                let reader = try RecordReader(source: source, format: options.format,
-                                              readAhead: Ingestor.readsAhead(stat(path, &st) == 0 ? Int64(st.st_size) : nil))
+                let reader = try RecordReader(source: source, format: options.format, readAhead: Ingestor.readsAhead(t.size))
                 r.format = reader.format
                 let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
                 runningMax = watermark ?? Int64.min

@@ -90,16 +90,22 @@ final class WalkHelper {
         chunks = (lines.count + WalkHelper.chunk - 1) / WalkHelper.chunk
         pending = true
         pthread_cond_broadcast(&changed)
+        walkRemainingChunks(with: own, as: 0)
+        // The helper's walker is read only once it is done with the batch.
+        while pending { pthread_cond_wait(&changed, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Claims the batch's chunks one at a time until none is left, walking each with `w`
+    /// (both threads run this; called and returns with the mutex held).
+    private func walkRemainingChunks(with w: JSONWalker, as tag: UInt8) {
         while nextChunk < chunks {
             let c = nextChunk
             nextChunk += 1
             pthread_mutex_unlock(&mutex)
-            walkChunk(c * WalkHelper.chunk..<min(lines.count, (c + 1) * WalkHelper.chunk), with: own, as: 0)
+            walkChunk(c * WalkHelper.chunk..<min(lines.count, (c + 1) * WalkHelper.chunk), with: w, as: tag)
             pthread_mutex_lock(&mutex)
         }
-        // The helper's walker is read only once it is done with the batch.
-        while pending { pthread_cond_wait(&changed, &mutex) }
-        pthread_mutex_unlock(&mutex)
     }
 
     /// Walks lines `range` of the batch with `w`.
@@ -120,13 +126,7 @@ final class WalkHelper {
             pthread_mutex_unlock(&mutex)
             walker.beginBatch(bytes: total)
             pthread_mutex_lock(&mutex)
-            while nextChunk < chunks {
-                let c = nextChunk
-                nextChunk += 1
-                pthread_mutex_unlock(&mutex)
-                walkChunk(c * WalkHelper.chunk..<min(lines.count, (c + 1) * WalkHelper.chunk), with: walker, as: 1)
-                pthread_mutex_lock(&mutex)
-            }
+            walkRemainingChunks(with: walker, as: 1)
             pending = false
             pthread_cond_broadcast(&changed)
         }
