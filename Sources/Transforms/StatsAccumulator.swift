@@ -1,15 +1,26 @@
 /// One additive change to a stats row: (tier, bucket, event type, dimension, key) += (events, value).
+/// (The tier is the array's; 32 bytes, as millions of them are in flight at once.)
 public struct StatDelta: Sendable {
-    public var bucket: Int64
-    public var eventType: UInt8
-    public var dimension: UInt8
+    /// `bucket << 24 | eventType << 8 | dimension`: as a signed integer its order is the store's
+    /// key order (bucket, event type, dimension).
+    public var head: Int64
     /// The product id for the `product_id` dimension, else the key's dictionary id.
     public var key: Int64
     public var events: Int64
     public var valueCents: Int64
+    public var bucket: Int64 { head >> 24 }
+    public var eventType: UInt8 { UInt8(truncatingIfNeeded: head >> 8) }
+    public var dimension: UInt8 { UInt8(truncatingIfNeeded: head) }
     public init(bucket: Int64, eventType: UInt8, dimension: UInt8, key: Int64, events: Int64, valueCents: Int64) {
-        self.bucket = bucket; self.eventType = eventType; self.dimension = dimension; self.key = key
-        self.events = events; self.valueCents = valueCents
+        self.init(head: StatDelta.head(bucket: bucket, eventType: eventType, dimension: dimension), key: key,
+                  events: events, valueCents: valueCents)
+    }
+    public init(head: Int64, key: Int64, events: Int64, valueCents: Int64) {
+        self.head = head; self.key = key; self.events = events; self.valueCents = valueCents
+    }
+    @inline(__always)
+    public static func head(bucket: Int64, eventType: UInt8, dimension: UInt8) -> Int64 {
+        bucket << 24 | Int64(eventType) << 8 | Int64(dimension)
     }
 }
 
@@ -50,36 +61,36 @@ public struct Tier: Sendable, Equatable {
                                        Tier(name: "day", width: 86400, retention: nil)]
 }
 
-/// Sums deltas in memory before they reach the store (an open-addressing hash table).
+/// Sums one tier's deltas in memory before they reach the store (an open-addressing hash table).
 ///
 /// Contract: memory is bounded by `limit` entries; when full the owner drains it (the sums are
-/// additive, so draining early changes nothing but the number of store writes).
+/// additive, so draining early changes nothing but the number of store writes). Keys are a
+/// `StatDelta.head` and a key.
 final class StatsAccumulator {
-    /// One slot: key (hi, lo) and sums, in one 32-byte cache-line-friendly record, so a probe
-    /// touches one cache line instead of four.
-    /// Key: hi = bucket << 24 | tier << 16 | eventType << 8 | dimension; lo = key.
+    /// One slot: key (head, key) and sums, in one 32-byte record, so a probe touches one cache
+    /// line instead of four.
     private struct Slot {
-        var hi: UInt64
-        var lo: Int64
+        var head: Int64
+        var key: Int64
         var ev: Int64
         var val: Int64
     }
 
     private var slots: UnsafeMutablePointer<Slot>
     private let cap: Int
-    private let mask: Int
     private(set) var count = 0
     let limit: Int
-    private static let empty = UInt64.max
+    /// No head is -1: its dimension byte would be 0xFF.
+    private static let empty: Int64 = -1
 
     init(limit: Int = 1 << 20) {
         self.limit = limit
-        var c = 16
-        while c < limit * 2 { c <<= 1 }
+        // At most two thirds full: probes stay short (two slots share a cache line), and the
+        // minute table is 24 MB instead of the 32 MB a power-of-two capacity would take.
+        let c = max(16, limit + limit / 2)
         cap = c
-        mask = c - 1
         slots = .allocate(capacity: c)
-        slots.initialize(repeating: Slot(hi: StatsAccumulator.empty, lo: 0, ev: 0, val: 0), count: c)
+        slots.initialize(repeating: Slot(head: StatsAccumulator.empty, key: 0, ev: 0, val: 0), count: c)
     }
 
     deinit { slots.deallocate() }
@@ -87,73 +98,58 @@ final class StatsAccumulator {
     var isFull: Bool { count >= limit }
 
     @inline(__always)
-    func add(hi h: UInt64, key: Int64, events: Int64, value: Int64) {
-        var slot = Int(truncatingIfNeeded: mix64(h ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)) & mask
+    func add(head h: Int64, key: Int64, events: Int64, value: Int64) {
+        // The hash scaled to the capacity (the high word of hash * cap): any capacity works.
+        let hash = mix64(UInt64(bitPattern: h) ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)
+        var slot = Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(cap)).high)
         while true {
             let p = slots + slot
-            let k = p.pointee.hi
-            if k == h && p.pointee.lo == key {
+            let k = p.pointee.head
+            if k == h && p.pointee.key == key {
                 p.pointee.ev &+= events
                 p.pointee.val &+= value
                 return
             }
             if k == StatsAccumulator.empty {
-                p.pointee = Slot(hi: h, lo: key, ev: events, val: value)
+                p.pointee = Slot(head: h, key: key, ev: events, val: value)
                 count += 1
                 return
             }
-            slot = (slot + 1) & mask
+            slot += 1
+            if slot == cap { slot = 0 }
         }
     }
+
+    /// Empties the table (a failed file's sums).
+    func reset() { _ = discard() }
 
     /// Empties the table and returns how many non-zero deltas it held (a dry run's count).
     func discard() -> Int {
         var n = 0
-        for i in 0..<cap where slots[i].hi != StatsAccumulator.empty {
+        for i in 0..<cap where slots[i].head != StatsAccumulator.empty {
             if slots[i].ev != 0 || slots[i].val != 0 { n += 1 }
-            slots[i].hi = StatsAccumulator.empty
+            slots[i].head = StatsAccumulator.empty
         }
         count = 0
         return n
     }
 
-    /// Returns the non-zero deltas per tier, each sorted by (bucket, event type, dimension, key),
-    /// and empties the table.
-    func drain(tiers: Int) -> [[StatDelta]] {
-        var out = drainUnsorted(tiers: tiers)
-        for t in 0..<tiers { StatsAccumulator.sort(&out[t]) }
-        return out
-    }
-
-    /// The non-zero deltas per tier in table order; empties the table. (The sort, the costly part,
-    /// can then run on another thread.)
-    func drainUnsorted(tiers: Int) -> [[StatDelta]] {
-        // Exact capacities: arrays grown by appending hold up to twice their rows, and up to
-        // three drained batches are alive at once (one queued on the store thread, one applied).
-        var sizes = [Int](repeating: 0, count: tiers)
-        for i in 0..<cap where slots[i].hi != StatsAccumulator.empty { sizes[Int((slots[i].hi >> 16) & 0xFF)] += 1 }
-        var out = [[StatDelta]](repeating: [], count: tiers)
-        for t in 0..<tiers { out[t].reserveCapacity(sizes[t]) }
-        for i in 0..<cap where slots[i].hi != StatsAccumulator.empty {
+    /// Returns the non-zero deltas sorted by (head, key), the store's key order, and empties the
+    /// table.
+    func drain() -> [StatDelta] {
+        // Exact capacity: arrays grown by appending hold up to twice their rows, and a drained
+        // batch lives until the store thread has written its last piece.
+        var out = [StatDelta]()
+        out.reserveCapacity(count)
+        for i in 0..<cap where slots[i].head != StatsAccumulator.empty {
             let e = slots[i]
+            slots[i].head = StatsAccumulator.empty
             if e.ev != 0 || e.val != 0 {
-                let h = e.hi
-                out[Int((h >> 16) & 0xFF)].append(StatDelta(bucket: Int64(h >> 24), eventType: UInt8((h >> 8) & 0xFF), dimension: UInt8(h & 0xFF),
-                                                            key: e.lo, events: e.ev, valueCents: e.val))
+                out.append(StatDelta(head: e.head, key: e.key, events: e.ev, valueCents: e.val))
             }
-            slots[i].hi = StatsAccumulator.empty
         }
         count = 0
+        out.sort { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
         return out
-    }
-
-    /// Sorts deltas into the store's key order (bucket, event type, dimension, key).
-    static func sort(_ d: inout [StatDelta]) {
-        d.sort { a, b in
-            if a.bucket != b.bucket { return a.bucket < b.bucket }
-            if a.eventType != b.eventType { return a.eventType < b.eventType }
-            if a.dimension != b.dimension { return a.dimension < b.dimension }
-            return a.key < b.key
-        }
     }
 }
