@@ -122,19 +122,14 @@ public final class Ingestor {
     /// Category code (or `\u{1}` + category id) -> index into `levels`.
     private var categoryCache = Interner()
     private var levels: [(Int32, Int32, Int32)] = []
-    /// Delta sums, one table per tier: a coarse tier's keys repeat across many flushes of the
-    /// finest one, so it gets a smaller table of its own that fills (and is written) less often.
-    private let stats: [StatsAccumulator]
+    /// Delta sums per tier, and their way to the store.
+    private let stats: StatsAggregator
     private let pending: PendingViews
     /// Stats upserts and new dedupe state are written on this second thread while reading goes
     /// on; every other store call waits for it (`worker.sync`). See `StoreWorker`.
     private let worker: StoreWorker
     /// Dedupe-state rows pruned by queued jobs, collected at the end of each file.
     private let pruned = Counter()
-    private let tierWidths: [Int64]
-    /// Per tier, the first bucket retention kept (Int64.min: all kept): older buckets are gone
-    /// and a late event must not re-create them.
-    private var keptFrom: [Int64]
     private var pidText = [UInt8](repeating: 0, count: 24)
     private var scratch = [UInt8]()
     /// Pairs this run may have written: when the store held no dedupe state at the start, a
@@ -152,17 +147,12 @@ public final class Ingestor {
         guard options.tiers.count < 256 else { throw TransformsError.invalidArgument("at most 255 tiers") }
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
-        tierWidths = widths
-        keptFrom = [Int64](repeating: Int64.min, count: widths.count)
-        // The finest tier gets the full batch; on the 5 M benchmark file this cut the upserts
-        // from 13.9 M to 12.4 M (9.8 M rows) against one shared table of the same size.
-        let finest = widths.min() ?? 0
-        stats = widths.map { StatsAccumulator(limit: $0 == finest ? options.statsBatch : max(16, options.statsBatch / 4)) }
         // The store thread is the slower half (about four times, on the benchmark): a quarter
         // batch queued keeps it busy while the next batch is summed, and a drained batch is
         // freed only after its last piece is written, so a longer queue is memory for nothing
         // (two batches queued: 50 MB more at the peak on 1 M rows, heaptrack).
         worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch / 4))
+        stats = StatsAggregator(tierWidths: widths, statsBatch: options.statsBatch, dryRun: options.dryRun, store: store, worker: worker)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
         keys = Interner(capacity: max(4096, loaded.count * 2))
@@ -170,6 +160,8 @@ public final class Ingestor {
         lastPruneCutoff = try store.lastPruneCutoff()
         if try !store.hasPairState() { written = BloomFilter() }
     }
+
+    deinit { stats.stop() }
 
     // MARK: one file
 
@@ -220,7 +212,11 @@ public final class Ingestor {
             let reader = try RecordReader(source: source, format: options.format, readAhead: Ingestor.readsAhead(total))
             r.format = reader.format
             let watermark = try worker.sync { try store.watermark() }
-            keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
+            stats.keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
+            // A dry run of a long file sums on a thread of its own (5 M rows: 8.7 -> 7.5 s). Not a
+            // small file (not worth the handoffs), nor a real ingest: there the store thread is
+            // the bound, and one more busy thread only competes with it for the cores.
+            stats.threaded = options.dryRun && Ingestor.readsAhead(total)
             let lateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
             runningMax = watermark ?? Int64.min
             try worker.sync { try store.begin() }
@@ -233,7 +229,7 @@ public final class Ingestor {
             }
             try readRows(reader, &r, lateCutoff: lateCutoff, total: total)
             try resolvePending(&r, lateCutoff: lateCutoff, all: true)
-            try flushStats(&r)
+            r.statRowsChanged += stats.finish()
             // Every write of this file is done (or has failed) before anything is decided.
             try worker.drain()
             r.pairsPruned += pruned.take()
@@ -248,6 +244,7 @@ public final class Ingestor {
             }
             /// Undoes everything this file did (store, rejects, new dictionary keys).
             func discardFile() {
+                stats.reset()
                 worker.drainDiscardingError(); _ = pruned.take()
                 store.rollback(); inTransaction = false
                 rejects?.abortFile(); rejectsOpen = false
@@ -302,21 +299,25 @@ public final class Ingestor {
             inTransaction = false
             r.status = .ingested
         } catch let e as TransformsError {
+            // The summing thread first: nothing of this file may reach the store thread later.
+            stats.reset()
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             if archiveOpen { archive?.abortArchive() }
             keys.truncate(to: keyMark); resetCategoryCache()
-            resetStats(); pending.clear()
+            pending.clear()
             r.status = .failed
             r.error = e.description
         } catch {
+            // The summing thread first: nothing of this file may reach the store thread later.
+            stats.reset()
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
             if archiveOpen { archive?.abortArchive() }
             keys.truncate(to: keyMark); resetCategoryCache()
-            resetStats(); pending.clear()
+            pending.clear()
             throw error
         }
         r.seconds = monotonicSeconds() - started
@@ -363,7 +364,8 @@ public final class Ingestor {
             var watermark = try worker.sync { try store.watermark() }
             // Views are late (beyond the horizon) relative to the watermark before the group.
             let groupLateCutoff = watermark.map { $0 - options.dedupeHorizon } ?? Int64.min
-            keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
+            stats.keptFrom = try worker.sync { try store.retainedFrom() }.map { $0 ?? Int64.min }
+            stats.threaded = false
             try worker.sync { try store.begin() }
             inTransaction = true
             var last = todo[0].index
@@ -383,6 +385,7 @@ public final class Ingestor {
                     archiveOpen = true
                 }
                 try readRows(reader, &r, lateCutoff: lateCutoff, total: nil)
+                r.statRowsChanged += stats.takeRowsChanged()
                 // Views stay pending and stats summed in memory across the group's files: a
                 // session spread over the group's files is resolved against the store once.
                 try source.drainRaw()
@@ -426,7 +429,7 @@ public final class Ingestor {
             var r = reports[last]!
             runningMax = max(runningMax, watermark ?? Int64.min)
             try resolvePending(&r, lateCutoff: groupLateCutoff, all: true)
-            try flushStats(&r)
+            r.statRowsChanged += stats.finish()
             try worker.drain()
             r.pairsPruned += pruned.take()
             if keys.count > keyMark {
@@ -448,6 +451,8 @@ public final class Ingestor {
         } catch let e as TransformsError {
             // A file failed: nothing of the group stays; each file goes in on its own.
             _ = e
+            // The summing thread first: nothing of this file may reach the store thread later.
+            stats.reset()
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
@@ -455,11 +460,13 @@ public final class Ingestor {
             if archiveOpen { archive?.abortArchive() }
             try archive?.undoArchive()
             keys.truncate(to: keyMark); resetCategoryCache()
-            resetStats(); pending.clear()
+            pending.clear()
             lastPruneCutoff = pruneCutoffBefore
             for t in todo { reports[t.index] = try ingest(path: paths[t.index]) }
             return reports.map { $0! }
         } catch {
+            // The summing thread first: nothing of this file may reach the store thread later.
+            stats.reset()
             worker.drainDiscardingError(); _ = pruned.take()
             if inTransaction { store.rollback() }
             if rejectsOpen { rejects?.abortFile() }
@@ -467,7 +474,7 @@ public final class Ingestor {
             if archiveOpen { archive?.abortArchive() }
             try? archive?.undoArchive()
             keys.truncate(to: keyMark); resetCategoryCache()
-            resetStats(); pending.clear()
+            pending.clear()
             lastPruneCutoff = pruneCutoffBefore
             throw error
         }
@@ -549,7 +556,6 @@ public final class Ingestor {
                 } else {
                     contribute(et, t, price, pid, brand, l1, l2, l3, 1)
                 }
-                if statsFull { try flushStats(&r, onlyFull: true) }
                 continue loop
             }
             if case .rejected = outcome { read += 1 }
@@ -580,21 +586,8 @@ public final class Ingestor {
     }
 
     @inline(__always)
-    private func contribute(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int64) {
-        let value = price * sign
-        for ti in 0..<tierWidths.count {
-            let w = tierWidths[ti]
-            var b = t - t % w
-            if t < 0 && t % w != 0 { b -= w }
-            if b < keptFrom[ti] { continue }
-            let head = StatDelta.head(bucket: b, eventType: et, dimension: 0)
-            let acc = stats[ti]
-            acc.add(head: head, key: pid, events: sign, value: value)
-            acc.add(head: head | 1, key: Int64(brand), events: sign, value: value)
-            acc.add(head: head | 2, key: Int64(l1), events: sign, value: value)
-            acc.add(head: head | 3, key: Int64(l2), events: sign, value: value)
-            acc.add(head: head | 4, key: Int64(l3), events: sign, value: value)
-        }
+    private func contribute(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int8) {
+        stats.add(et, t, price, pid, brand, l1, l2, l3, sign)
     }
 
     @inline(__always)
@@ -741,7 +734,6 @@ public final class Ingestor {
                     written?.insert(e.hash)
                 }
             }
-            if statsFull { try flushStats(&r, onlyFull: true) }
         }
         chunk.entries.removeAll(keepingCapacity: true)
         chunk.sessions.removeAll(keepingCapacity: true)
@@ -759,51 +751,6 @@ public final class Ingestor {
         }
     }
 
-    /// Deltas on their way to the store thread (shared by its jobs, freed after the last).
-    private final class DeltaBatch {
-        let deltas: [StatDelta]
-        init(_ d: [StatDelta]) { deltas = d }
-    }
-
-    /// True when some tier's table is full.
-    private var statsFull: Bool {
-        for s in stats where s.isFull { return true }
-        return false
-    }
-
-    private func resetStats() { for s in stats { s.reset() } }
-
-    /// Hands the sums to the store thread: every tier's, or with `onlyFull` the full tables'.
-    private func flushStats(_ r: inout FileReport, onlyFull: Bool = false) throws {
-        for ti in stats.indices where stats[ti].count > 0 && (!onlyFull || stats[ti].isFull) {
-            try flushStats(&r, tier: ti)
-        }
-    }
-
-    private func flushStats(_ r: inout FileReport, tier: Int) throws {
-        let acc = stats[tier]
-        if options.dryRun {
-            // Counted, not written: no need to sort.
-            r.statRowsChanged += Int64(acc.discard())
-            return
-        }
-        // Sorted here: the store thread has the larger share of the work.
-        let batch = DeltaBatch(acc.drain())
-        let target = store
-        // Small jobs, so a dedupe-state lookup never waits long behind them.
-        let piece = 1 << 14
-        let n = batch.deltas.count
-        r.statRowsChanged += Int64(n)
-        var lo = 0
-        while lo < n {
-            let hi = min(n, lo + piece)
-            let range = lo..<hi
-            worker.async(.stats, weight: range.count) {
-                _ = try target.applyStats(tier: tier, deltas: Array(batch.deltas[range]))
-            }
-            lo = hi
-        }
-    }
 }
 
 /// A count shared with jobs on the store thread (read after `drain`).

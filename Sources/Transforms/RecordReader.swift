@@ -268,23 +268,36 @@ public final class RecordReader {
         clearFields()
         var col = 0
         var f = s
-        var i = s
         let n = headerCount
         return columnOf.withUnsafeBufferPointer { map in
             while true {
-                if i == e || buf[i] == 0x2C {
-                    if col < n {
-                        let c = Int(map[col])
-                        if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: i - f, isNumber: false) }
-                    }
-                    col += 1
-                    if i == e { break }
-                    f = i + 1
+                let i = nextComma(f, e)
+                if col < n {
+                    let c = Int(map[col])
+                    if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: i - f, isNumber: false) }
                 }
-                i += 1
+                col += 1
+                if i == e { break }
+                f = i + 1
             }
             return col == n ? .row : .rejected(.fieldCount)
         }
+    }
+
+    /// The first comma in `from..<e`, or `e`: eight bytes at a time (a byte-by-byte loop was a
+    /// tenth of a dry run). XOR with commas makes a comma a zero byte; the classic zero-byte test
+    /// then marks it (false marks only ever follow a true one, so the lowest mark is exact).
+    @inline(__always)
+    private func nextComma(_ from: Int, _ e: Int) -> Int {
+        var j = from
+        while j + 8 <= e {
+            let w = UInt64(littleEndian: UnsafeRawPointer(buf + j).loadUnaligned(as: UInt64.self)) ^ 0x2C2C_2C2C_2C2C_2C2C
+            let z = (w &- 0x0101_0101_0101_0101) & ~w & 0x8080_8080_8080_8080
+            if z != 0 { return j + z.trailingZeroBitCount >> 3 }
+            j += 8
+        }
+        while j < e && buf[j] != 0x2C { j += 1 }
+        return j
     }
 
     private enum QuotedOutcome { case needMore, done(Next) }

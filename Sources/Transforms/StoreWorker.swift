@@ -73,6 +73,9 @@ final class StoreWorker {
         pthread_mutex_destroy(&mutex)
     }
 
+    /// False when the thread could not be started (every job then runs inline on the caller).
+    var isThreaded: Bool { thread != nil }
+
     private var idle: Bool { stateHead == stateJobs.count && statsHead == statsJobs.count && !busy }
 
     /// Queues a job; `weight` (e.g. rows) counts against the stats lane's bound.

@@ -84,4 +84,42 @@ final class PendingViewsTests: XCTestCase {
             XCTAssertEqual(String(decoding: p.session(e), as: UTF8.self), "s\(e.productId)-" + String(repeating: "x", count: Int(e.productId) % 50))
         }
     }
+
+    /// The radix order is the signed hash order, stable among equal hashes, for any hashes.
+    func testHashOrderIsTheSignedOrderStableOnTies() {
+        var g: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 { g ^= g << 13; g ^= g >> 7; g ^= g << 17; return g }
+        for n in [0, 1, 2, 1000, 70_000] {
+            var entries: [PendingViews.Entry] = []
+            for i in 0..<n {
+                // Random hashes, some repeated, some at the extremes of the signed range.
+                let h: UInt64 = i % 97 == 0 ? 0x8000_0000_0000_0000 : i % 89 == 0 ? 0x7FFF_FFFF_FFFF_FFFF
+                    : i % 7 == 0 && i > 0 ? entries[i - 1].hash : next()
+                entries.append(PendingViews.Entry(hash: h, productId: Int64(i), view: view(0), sessionOffset: 0, sessionLength: 0, views: 1))
+            }
+            let subset = Array(stride(from: 0, to: n, by: 3))
+            let expected = subset.sorted { (Int64(bitPattern: entries[$0].hash), $0) < (Int64(bitPattern: entries[$1].hash), $1) }
+            XCTAssertEqual(PendingViews.hashOrder(entries, subset), expected, "n=\(n)")
+            XCTAssertEqual(PendingViews.hashOrder(entries, entries.indices), entries.indices.sorted {
+                (Int64(bitPattern: entries[$0].hash), $0) < (Int64(bitPattern: entries[$1].hash), $1) }, "n=\(n)")
+        }
+    }
+
+    /// The histogram selection gives what sorting gives, for clustered, spread and extreme values.
+    func testKthSmallestMatchesSorting() {
+        var g: UInt64 = 12345
+        func next() -> UInt64 { g ^= g << 13; g ^= g >> 7; g ^= g << 17; return g }
+        let sets: [[Int64]] = [
+            [5], [3, 3, 3],
+            (0..<10_000).map { _ in 1_569_888_000 + Int64(next() % 86_400) },
+            (0..<5_000).map { _ in Int64(bitPattern: next()) } + [Int64.min, Int64.max],
+            (0..<5_000).map { i in i % 2 == 0 ? 7 : 1_000_000 + Int64(next() % 3) },
+        ]
+        for values in sets {
+            let sorted = values.sorted()
+            for k in Set([1, 2, values.count / 2, values.count - 1, values.count]) where k >= 1 && k <= values.count {
+                XCTAssertEqual(PendingViews.kthSmallest(values, k), sorted[k - 1], "k=\(k) of \(values.count)")
+            }
+        }
+    }
 }

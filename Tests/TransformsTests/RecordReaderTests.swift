@@ -51,6 +51,32 @@ final class RecordReaderTests: XCTestCase {
         XCTAssertEqual(rows[2].2, 5)
     }
 
+    /// Fields of every length from 0 to 19 bytes, so commas fall at every place in the eight-byte
+    /// words the splitter reads, and at the end of lines with and without a terminator.
+    func testFieldsOfEveryLengthSplitAsByteByByte() throws {
+        let columns = header.dropLast().split(separator: ",").map(String.init)
+        var text = header
+        var expected: [[String]] = []
+        for r in 0..<60 {
+            let values = columns.indices.map { c in String(repeating: Character(UnicodeScalar(UInt8(97 + c))), count: (r * 7 + c * 3) % 20) }
+            text += values.joined(separator: ",") + (r == 59 ? "" : "\n")
+            expected.append(values)
+        }
+        // Too few and too many fields, with the missing or extra comma anywhere in a word.
+        for k in 1...9 { text += "\n" + Array(repeating: "x", count: k).joined(separator: ",") }
+        let rows = try readAll(Array(text.utf8), format: .csv)
+        XCTAssertEqual(rows.count, 69)
+        guard rows.count == 69 else { return }
+        for (i, values) in expected.enumerated() {
+            XCTAssertEqual(rows[i].0, "row", "row \(i)")
+            guard rows[i].0 == "row" else { continue }
+            for (c, name) in columns.enumerated() {
+                XCTAssertEqual(rows[i].1[Column.allCases.first { $0.name == name }!.rawValue], values[c], "row \(i) \(name)")
+            }
+        }
+        XCTAssertEqual(rows[60...].map(\.0), Array(repeating: "field_count", count: 8) + ["row"])
+    }
+
     func testMissingRequiredColumnFailsTheFile() {
         XCTAssertThrowsError(try readAll(Array("event_time,event_type,price\nx,y,z\n".utf8))) { e in
             XCTAssertTrue("\(e)".contains("product_id"), "\(e)")

@@ -196,6 +196,9 @@ head -1 "$BI/base.csv" > "$BI/header-only.csv"
 # Precondition: the reference read the base file, which goes in whole and matches it.
 assert_eq "reference dump of the base file is not empty" yes "$([ "$(wc -l < "$BI/base.dump")" -gt 1000 ] && echo yes || echo no)"
 bi_ingest base.db -q base.csv
+# The store is closed at exit: its write-ahead log is checkpointed and removed (a thread that
+# kept the store alive once left it, and a copy of the file alone missed the data).
+assert_eq "base: no write-ahead log left at exit" "" "$(ls "$BI"/base.db-wal 2>/dev/null)"
 assert_eq "base ingest exit" 0 "$BI_CODE"
 bi_same_as_base "base" base.db
 
