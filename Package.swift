@@ -18,9 +18,11 @@ let package = Package(
         .systemLibrary(name: "CISAL", path: "Sources/CISAL"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        // No library: compiler intrinsics (prefetch) as static inline functions in a header.
+        .systemLibrary(name: "CSupport", path: "Sources/CSupport"),
         .target(
             name: "Transforms",
-            dependencies: ["CZlib", "CISAL", "CCrypto"],
+            dependencies: ["CZlib", "CISAL", "CCrypto", "CSupport"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(

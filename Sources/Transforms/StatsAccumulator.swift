@@ -1,3 +1,5 @@
+import CSupport
+
 /// One additive change to a stats row: (tier, bucket, event type, dimension, key) += (events, value).
 /// (The tier is the array's; 32 bytes, as millions of them are in flight at once.)
 public struct StatDelta: Sendable {
@@ -97,11 +99,27 @@ final class StatsAccumulator {
 
     var isFull: Bool { count >= limit }
 
+    /// Where the probe for a key starts: the hash scaled to the capacity (the high word of
+    /// hash * cap), so any capacity works.
+    @inline(__always)
+    func slot(head h: Int64, key: Int64) -> Int {
+        let hash = mix64(UInt64(bitPattern: h) ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)
+        return Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(cap)).high)
+    }
+
+    /// Asks for a probe's first cache line ahead of the `add(at:...)` that needs it.
+    @inline(__always)
+    func prefetch(_ slot: Int) { sello_prefetch(slots + slot) }
+
     @inline(__always)
     func add(head h: Int64, key: Int64, events: Int64, value: Int64) {
-        // The hash scaled to the capacity (the high word of hash * cap): any capacity works.
-        let hash = mix64(UInt64(bitPattern: h) ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)
-        var slot = Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(cap)).high)
+        add(at: slot(head: h, key: key), head: h, key: key, events: events, value: value)
+    }
+
+    /// `add` with the probe's start from `slot(head:key:)`.
+    @inline(__always)
+    func add(at start: Int, head h: Int64, key: Int64, events: Int64, value: Int64) {
+        var slot = start
         while true {
             let p = slots + slot
             let k = p.pointee.head

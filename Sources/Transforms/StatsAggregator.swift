@@ -188,11 +188,7 @@ final class StatsAggregator {
             let flushAll = queued == 0 && flushWanted
             busy = true
             pthread_mutex_unlock(&mutex)
-            let base = batches + b * StatsAggregator.batchSize
-            for i in 0..<n {
-                sum(base[i])
-                if full { flush(onlyFull: true) }
-            }
+            sumBatch(batches + b * StatsAggregator.batchSize, n)
             if flushAll { flush(onlyFull: false) }
             pthread_mutex_lock(&mutex)
             if flushAll { flushWanted = false }
@@ -206,22 +202,53 @@ final class StatsAggregator {
 
     @inline(__always)
     private func sum(_ e: Event) {
+        for ti in 0..<tierWidths.count { add(tables[ti], tierWidths[ti], keptFrom[ti], e) }
+    }
+
+    /// Sums a batch one tier at a time, with the table's cache lines asked for `ahead` events
+    /// early: each event adds to five random places in a table of tens of MB, and a thread that
+    /// waits for each in turn spends most of its time waiting. A table fills at the same event
+    /// as when summing event by event, so every tier's writes are the same.
+    private func sumBatch(_ base: UnsafeMutablePointer<Event>, _ n: Int) {
+        let ahead = 4
+        for ti in 0..<tierWidths.count {
+            let acc = tables[ti], w = tierWidths[ti], kept = keptFrom[ti]
+            for i in 0..<n {
+                if i + ahead < n { prefetch(acc, w, base[i + ahead]) }
+                add(acc, w, kept, base[i])
+                if acc.isFull { flush(tier: ti) }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func prefetch(_ acc: StatsAccumulator, _ w: Int64, _ e: Event) {
+        let t = e.time
+        var b = t - t % w
+        if t < 0 && t % w != 0 { b -= w }
+        let head = StatDelta.head(bucket: b, eventType: e.eventType, dimension: 0)
+        acc.prefetch(acc.slot(head: head, key: e.productId))
+        acc.prefetch(acc.slot(head: head | 1, key: Int64(e.brand)))
+        acc.prefetch(acc.slot(head: head | 2, key: Int64(e.l1)))
+        acc.prefetch(acc.slot(head: head | 3, key: Int64(e.l2)))
+        acc.prefetch(acc.slot(head: head | 4, key: Int64(e.l3)))
+    }
+
+    /// Adds one event to a tier's table (of width `w`, keeping buckets from `kept`).
+    @inline(__always)
+    private func add(_ acc: StatsAccumulator, _ w: Int64, _ kept: Int64, _ e: Event) {
+        let t = e.time
+        var b = t - t % w
+        if t < 0 && t % w != 0 { b -= w }
+        if b < kept { return }
         let sign = Int64(e.sign)
         let value = e.priceCents * sign
-        let t = e.time
-        for ti in 0..<tierWidths.count {
-            let w = tierWidths[ti]
-            var b = t - t % w
-            if t < 0 && t % w != 0 { b -= w }
-            if b < keptFrom[ti] { continue }
-            let head = StatDelta.head(bucket: b, eventType: e.eventType, dimension: 0)
-            let acc = tables[ti]
-            acc.add(head: head, key: e.productId, events: sign, value: value)
-            acc.add(head: head | 1, key: Int64(e.brand), events: sign, value: value)
-            acc.add(head: head | 2, key: Int64(e.l1), events: sign, value: value)
-            acc.add(head: head | 3, key: Int64(e.l2), events: sign, value: value)
-            acc.add(head: head | 4, key: Int64(e.l3), events: sign, value: value)
-        }
+        let head = StatDelta.head(bucket: b, eventType: e.eventType, dimension: 0)
+        acc.add(head: head, key: e.productId, events: sign, value: value)
+        acc.add(head: head | 1, key: Int64(e.brand), events: sign, value: value)
+        acc.add(head: head | 2, key: Int64(e.l1), events: sign, value: value)
+        acc.add(head: head | 3, key: Int64(e.l2), events: sign, value: value)
+        acc.add(head: head | 4, key: Int64(e.l3), events: sign, value: value)
     }
 
     /// True when some tier's table is full.

@@ -85,7 +85,8 @@ final class PendingViewsTests: XCTestCase {
         }
     }
 
-    /// The radix order is the signed hash order, stable among equal hashes, for any hashes.
+    /// The radix order is the signed hash order, equal hashes by index, for any hashes (also
+    /// many that differ only in the low bits the radix passes skip).
     func testHashOrderIsTheSignedOrderStableOnTies() {
         var g: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> UInt64 { g ^= g << 13; g ^= g >> 7; g ^= g << 17; return g }
@@ -94,7 +95,8 @@ final class PendingViewsTests: XCTestCase {
             for i in 0..<n {
                 // Random hashes, some repeated, some at the extremes of the signed range.
                 let h: UInt64 = i % 97 == 0 ? 0x8000_0000_0000_0000 : i % 89 == 0 ? 0x7FFF_FFFF_FFFF_FFFF
-                    : i % 7 == 0 && i > 0 ? entries[i - 1].hash : next()
+                    : i % 7 == 0 && i > 0 ? entries[i - 1].hash
+                    : i % 5 == 0 ? 0x1234_5678_0000_0000 | (next() & 0xFFFF) : next()  // same top bits
                 entries.append(PendingViews.Entry(hash: h, productId: Int64(i), view: view(0), sessionOffset: 0, sessionLength: 0, views: 1))
             }
             let subset = Array(stride(from: 0, to: n, by: 3))
