@@ -2,8 +2,9 @@
 import PackageDescription
 
 // C libraries come from Debian (see Makefile `deps`): zlib (gzip writing and fallback), ISA-L
-// (fast inflate), SQLite and OpenSSL's libcrypto (SHA-256 of ingested files). System-library
-// targets cost nothing to build; the only Swift dependency is swift-argument-parser.
+// (fast inflate), SQLite and OpenSSL's libcrypto (SHA-256 of ingested files); CSupport is a
+// header of compiler intrinsics (prefetch). System-library targets cost nothing to build; the
+// only Swift dependency is swift-argument-parser.
 let package = Package(
     name: "sellocli",
     platforms: [.macOS(.v13)],

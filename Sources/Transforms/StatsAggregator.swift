@@ -7,8 +7,9 @@ import Glibc
 ///
 /// Why a thread: summing five keys per event into tables of tens of MB is a third of a scan's
 /// time. With `threaded`, `add` only appends the event to a batch, and this thread sums the
-/// batches in order while the reading thread goes on; the tables are the same, and so is every
-/// write, in the same order.
+/// batches in order while the reading thread goes on; each tier's table fills at the same event
+/// either way, so each tier's writes are the same, in the same order (only the interleaving of
+/// different tiers' flushes differs).
 ///
 /// Contract:
 /// - `add`, `finish` and `reset` come from one thread (the ingestor's).
