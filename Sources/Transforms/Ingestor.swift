@@ -147,10 +147,10 @@ public final class Ingestor {
         guard options.tiers.count < 256 else { throw TransformsError.invalidArgument("at most 255 tiers") }
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
-        // The store thread is the slower half (about four times, on the benchmark): a quarter
-        // batch queued keeps it busy while the next batch is summed, and a drained batch is
-        // freed only after its last piece is written, so a longer queue is memory for nothing
-        // (two batches queued: 50 MB more at the peak on 1 M rows, heaptrack).
+        // The store thread is the slower half: a quarter batch queued keeps it busy while the
+        // next batch is summed. A drained batch is freed only after its last piece is written,
+        // so a longer queue costs memory (two batches queued: 50 MB more at the peak on 1 M
+        // rows, heaptrack) and bought no speed that interleaved runs could resolve.
         worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch / 4))
         stats = StatsAggregator(tierWidths: widths, statsBatch: options.statsBatch, dryRun: options.dryRun, store: store, worker: worker)
         pending = PendingViews(limit: options.pairBatch)

@@ -176,7 +176,11 @@ final class PendingViews {
     /// twentieth of a dry run).
     static func hashOrder<C: Collection>(_ entries: [Entry], _ indices: C) -> [Int] where C.Element == Int {
         let n = indices.count
+        // Only the top three digits (bits 33-63) are sorted on: keys that share them are next
+        // to each other afterwards (a handful in a million), and a last pass orders those few
+        // runs. Each pass scatters every key to one of 2048 places; three passes, not six.
         let bits = 11, radix = 1 << 11, passes = (64 + bits - 1) / bits, digit = UInt64(radix - 1)
+        let first = passes / 2
         // Keys and ids side by side, twice (source and target of a pass), and the digit counts.
         let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * n + 1)
         let ids = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * n + 1)
@@ -189,14 +193,11 @@ final class PendingViews {
                 // Flipping the sign bit makes the unsigned order the signed one.
                 let k = e[i].hash ^ (1 << 63)
                 keys[m] = k; ids[m] = Int32(i); m += 1
-                for p in 0..<passes { counts[p * radix + Int((k >> UInt64(p * bits)) & digit)] += 1 }
+                for p in first..<passes { counts[p * radix + Int((k >> UInt64(p * bits)) & digit)] += 1 }
             }
         }
-        // Only the top three digits (bits 33-63): keys that share them are next to each other
-        // afterwards (a handful in a million), and a last pass orders those few runs. Each
-        // pass scatters every key to one of 2048 places; three fewer passes halve the sort.
         var src = 0, dst = n
-        for p in (passes / 2)..<passes {
+        for p in first..<passes {
             let c = counts + p * radix
             // A digit every key shares moves nothing: skip its pass.
             if n == 0 || c[Int((keys[src] >> UInt64(p * bits)) & digit)] == n { continue }
@@ -214,7 +215,7 @@ final class PendingViews {
         let k = keys + src, d = ids + src
         var runStart = 0
         for j in 1..<max(1, n + 1) where j == n || k[j] >> 33 != k[runStart] >> 33 {
-            // Insertion sort of a run by (key, position given), the order a full sort gives.
+            // Insertion sort of a run by (key, index), the order a full sort gives.
             if j - runStart > 1 {
                 for a in (runStart + 1)..<j {
                     let key = k[a], id = d[a]
