@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSupport
 
 /// Settings of one ingest run.
 public struct IngestOptions: Sendable {
@@ -135,6 +136,12 @@ public final class Ingestor {
     /// Pairs this run may have written: when the store held no dedupe state at the start, a
     /// pair absent from the filter cannot be in the store, and its lookup is skipped.
     private var written: BloomFilter?
+    /// Entries of the eviction under way whose view is new, and their view times: counted in
+    /// time order at its end.
+    private var newViews: [Int32] = []
+    private var newViewTimes: [Int64] = []
+    /// The finest tier's width: new views are counted in buckets of it, oldest first.
+    private let finestWidth: Int64
     /// The latest event time seen so far (store watermark or this file), for the horizon.
     private var runningMax = Int64.min
     public var progress: ((IngestProgress) -> Void)?
@@ -147,6 +154,7 @@ public final class Ingestor {
         guard options.tiers.count < 256 else { throw TransformsError.invalidArgument("at most 255 tiers") }
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
+        finestWidth = widths.min() ?? 60
         // The store thread is the slower half: a quarter batch queued keeps it busy while the
         // next batch is summed. A drained batch is freed only after its last piece is written,
         // so a longer queue costs memory (two batches queued: 50 MB more at the peak on 1 M
@@ -656,7 +664,11 @@ public final class Ingestor {
         // A dry run's last resolution needs no state written: the transaction is rolled back.
         let save = !(all && options.dryRun)
         var chunk = PairChunk()
-        try pending.evict(coldest: count, { e, session in
+        // What a failed eviction left.
+        newViews.removeAll(keepingCapacity: true)
+        newViewTimes.removeAll(keepingCapacity: true)
+        try pending.evict(coldest: count, { i, e, session in
+            chunk.indices.append(Int32(i))
             chunk.entries.append(e)
             chunk.sessions.append(session)
             if chunk.entries.count == PairChunk.size {
@@ -665,12 +677,55 @@ public final class Ingestor {
         }, finish: {
             // The last chunk's session text is valid only until the map compacts its survivors.
             try resolve(&chunk, &r, lateCutoff: lateCutoff, keepFrom: keepFrom, save: save)
+            countNewViews()
         })
+    }
+
+    /// Counts the eviction's new views oldest first (by bucket of the finest tier), while
+    /// their entries are still in the map.
+    ///
+    /// Why not as they are resolved: that goes in hash order, so every bucket of the evicted
+    /// stretch of time would be in every drain of the delta tables, and written to the store
+    /// (updated) once per drain instead of about once.
+    private func countNewViews() {
+        let n = newViews.count
+        if n == 0 { return }
+        // A counting sort by bucket, in at most 64 K bins (a wider stretch gets wider bins); the
+        // times are beside the indices, so only the last pass goes to the entries.
+        var lo = Int64.max, hi = Int64.min
+        for t in newViewTimes {
+            if t < lo { lo = t }
+            if t > hi { hi = t }
+        }
+        let width = max(finestWidth, (hi - lo) / 65_536 + 1)
+        let bins = Int((hi - lo) / width) + 1
+        var starts = [Int](repeating: 0, count: bins + 1)
+        for t in newViewTimes { starts[Int((t - lo) / width) + 1] += 1 }
+        for b in 0..<bins { starts[b + 1] += starts[b] }
+        var order = [Int32](repeating: 0, count: n)
+        for j in 0..<n {
+            let b = Int((newViewTimes[j] - lo) / width)
+            order[starts[b]] = newViews[j]
+            starts[b] += 1
+        }
+        pending.entries.withUnsafeBufferPointer { e in
+            let ahead = 8
+            for j in 0..<n {
+                if j + ahead < n { sello_prefetch(e.baseAddress! + Int(order[j + ahead])) }
+                let x = e[Int(order[j])]
+                let v = x.view
+                contribute(ValueParsers.view, v.time, v.priceCents, x.productId, v.brand, v.l1, v.l2, v.l3, 1)
+            }
+        }
+        newViews.removeAll(keepingCapacity: true)
+        newViewTimes.removeAll(keepingCapacity: true)
     }
 
     /// Evicted pairs resolved together: one wait for the store's lookups, one queued write.
     private struct PairChunk {
         static let size = 1 << 15
+        /// Where each entry is in the pending map (until the eviction's `finish` returns).
+        var indices: [Int32] = []
         var entries: [PendingViews.Entry] = []
         /// Session text in the pending map's arena (valid until the eviction's `finish` returns).
         var sessions: [UnsafeBufferPointer<UInt8>] = []
@@ -727,7 +782,8 @@ public final class Ingestor {
             } else {
                 let nv = e.view
                 if nv.time < lateCutoff { r.lateViews += 1 }
-                contribute(ValueParsers.view, nv.time, nv.priceCents, e.productId, nv.brand, nv.l1, nv.l2, nv.l3, 1)
+                newViews.append(chunk.indices[i])
+                newViewTimes.append(nv.time)
                 r.viewsDeduped += e.views - 1
                 if save && nv.lastSeen >= keepFrom {
                     writes.add(h, e.productId, nv, found, chunk.sessions[i])
@@ -735,6 +791,7 @@ public final class Ingestor {
                 }
             }
         }
+        chunk.indices.removeAll(keepingCapacity: true)
         chunk.entries.removeAll(keepingCapacity: true)
         chunk.sessions.removeAll(keepingCapacity: true)
         if writes.rows.isEmpty { return }

@@ -109,14 +109,15 @@ final class PendingViews {
     ///
     /// The session text handed to `body` lives in the map's arena: it stays valid until
     /// `finish` returns, which runs after the last entry and before the survivors move down.
-    /// A caller that holds on to evicted entries must finish with them in `finish`.
-    func evict(coldest count: Int, ordered: Bool = true, _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void,
+    /// A caller that holds on to evicted entries must finish with them in `finish`; `body` also
+    /// gets each entry's index in `entries`, where it stays until `finish` returns.
+    func evict(coldest count: Int, ordered: Bool = true, _ body: (Int, Entry, UnsafeBufferPointer<UInt8>) throws -> Void,
                finish: () throws -> Void = {}) rethrows {
         if count >= entries.count {
             if ordered {
                 try handOver(PendingViews.hashOrder(entries, entries.indices), body)
             } else {
-                for e in entries { try body(e, session(e)) }
+                for (i, e) in entries.enumerated() { try body(i, e, session(e)) }
             }
             try finish()
             clear()
@@ -130,7 +131,7 @@ final class PendingViews {
         if ordered {
             try handOver(PendingViews.hashOrder(entries, out), body)
         } else {
-            for i in out { try body(entries[i], session(entries[i])) }
+            for i in out { try body(i, entries[i], session(entries[i])) }
         }
         try finish()
         out = []
@@ -161,12 +162,12 @@ final class PendingViews {
 
     /// Calls `body` with the entries at `order`: random places in tens of MB, so each entry is
     /// asked for a few ahead (half of an eviction's time was waiting for them).
-    private func handOver(_ order: [Int], _ body: (Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+    private func handOver(_ order: [Int], _ body: (Int, Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         let ahead = 8
         try entries.withUnsafeBufferPointer { e in
             for (j, i) in order.enumerated() {
                 if j + ahead < order.count { sello_prefetch(e.baseAddress! + order[j + ahead]) }
-                try body(e[i], session(e[i]))
+                try body(i, e[i], session(e[i]))
             }
         }
     }

@@ -82,6 +82,8 @@ final class StatsAccumulator {
     private let cap: Int
     private(set) var count = 0
     let limit: Int
+    /// The smallest and largest heads inserted since the table was last rebuilt.
+    private var oldestHead = Int64.max, newestHead = Int64.min
     /// No head is -1: its dimension byte would be 0xFF.
     private static let empty: Int64 = -1
 
@@ -131,6 +133,8 @@ final class StatsAccumulator {
             if k == StatsAccumulator.empty {
                 p.pointee = Slot(head: h, key: key, ev: events, val: value)
                 count += 1
+                if h > newestHead { newestHead = h }
+                if h < oldestHead { oldestHead = h }
                 return
             }
             slot += 1
@@ -141,33 +145,99 @@ final class StatsAccumulator {
     /// Empties the table (a failed file's sums).
     func reset() { _ = discard() }
 
-    /// Empties the table and returns how many non-zero deltas it held (a dry run's count).
-    func discard() -> Int {
+    /// A head such that the entries below it (whole buckets) are about half the table: the
+    /// older half, as a full table's first choice to drain. `Int64.max` when it holds one bucket.
+    func olderHalf() -> Int64 {
+        let lo = oldestHead >> 24, hi = newestHead >> 24
+        if count == 0 || lo >= hi { return Int64.max }
+        // A histogram of buckets in up to 4096 bins, each bin whole buckets or a bucket.
+        let bins = 4096
+        let width = (hi - lo) / Int64(bins) + 1
+        // In a large table every 16th slot: entries sit at hashed places, so that is a fair
+        // sample, and it reads an eighth of the table's cache lines instead of all of them.
+        // (The owner drains everything if a drain leaves the table mostly full.)
+        let stride = cap >= 1 << 16 ? 16 : 1
+        var hist = [Int](repeating: 0, count: bins)
         var n = 0
-        for i in 0..<cap where slots[i].head != StatsAccumulator.empty {
-            if slots[i].ev != 0 || slots[i].val != 0 { n += 1 }
-            slots[i].head = StatsAccumulator.empty
+        var i = 0
+        while i < cap {
+            let h = slots[i].head
+            if h != StatsAccumulator.empty { hist[Int(((h >> 24) - lo) / width)] += 1; n += 1 }
+            i += stride
         }
-        count = 0
+        var below = 0
+        for j in 0..<bins {
+            below += hist[j]
+            if below * 2 >= n { return (lo + Int64(j + 1) * width) << 24 }
+        }
+        return Int64.max
+    }
+
+    /// Empties the table, or with `keepFrom` only of the entries whose head is below it, and
+    /// returns how many non-zero deltas it let go (a dry run's count).
+    func discard(keepFrom: Int64 = Int64.max) -> Int {
+        var n = 0
+        take(keepFrom: keepFrom) { e in if e.ev != 0 || e.val != 0 { n += 1 } }
         return n
     }
 
     /// Returns the non-zero deltas sorted by (head, key), the store's key order, and empties the
-    /// table.
-    func drain() -> [StatDelta] {
+    /// table; with `keepFrom`, only the entries whose head is below it are returned and removed.
+    ///
+    /// Why keep some: events come roughly in time order (views when their pair is resolved, in
+    /// time order too), so when a table fills, its newer buckets are still filling. Draining
+    /// them would write their rows now and update them at the next drain, and an update costs
+    /// the store about three times an insert.
+    func drain(keepFrom: Int64 = Int64.max) -> [StatDelta] {
         // Exact capacity: arrays grown by appending hold up to twice their rows, and a drained
         // batch lives until the store thread has written its last piece.
         var out = [StatDelta]()
         out.reserveCapacity(count)
-        for i in 0..<cap where slots[i].head != StatsAccumulator.empty {
-            let e = slots[i]
-            slots[i].head = StatsAccumulator.empty
+        take(keepFrom: keepFrom) { e in
             if e.ev != 0 || e.val != 0 {
                 out.append(StatDelta(head: e.head, key: e.key, events: e.ev, valueCents: e.val))
             }
         }
-        count = 0
         out.sort { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
         return out
+    }
+
+    /// Removes the entries whose head is below `keepFrom`, passing each to `body`, in one sweep
+    /// of the table: each entry kept moves back to the first hole on its probe path, so no probe
+    /// run is broken and nothing is inserted again (random writes into tens of MB).
+    private func take(keepFrom: Int64, _ body: (Slot) -> Void) {
+        if count == 0 { return }
+        let empty = StatsAccumulator.empty
+        // Start after a hole: no probe run crosses it, so every entry's start is behind it in
+        // the sweep, and the entries already swept are where a probe finds them.
+        var start = 0
+        while slots[start].head != empty { start += 1 }
+        var oldest = Int64.max, newest = Int64.min
+        var i = start
+        for _ in 0..<cap {
+            i += 1
+            if i == cap { i = 0 }
+            let e = slots[i]
+            if e.head == empty { continue }
+            if e.head < keepFrom {
+                body(e)
+                slots[i].head = empty
+                count -= 1
+                continue
+            }
+            if e.head < oldest { oldest = e.head }
+            if e.head > newest { newest = e.head }
+            var j = slot(head: e.head, key: e.key)
+            while j != i && slots[j].head != empty {
+                j += 1
+                if j == cap { j = 0 }
+            }
+            if j != i {
+                slots[j] = e
+                slots[i].head = empty
+            }
+        }
+        oldestHead = oldest
+        newestHead = newest
     }
 }

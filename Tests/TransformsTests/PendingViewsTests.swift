@@ -52,7 +52,7 @@ final class PendingViewsTests: XCTestCase {
         for i in 0..<10 { XCTAssertNil(offer(p, "session-\(i)", Int64(i), Int64(i * 10))) }
         XCTAssertEqual(offer(p, "session-3", 3, 35), 3, "a repeat view finds its entry")
         var out: [(UInt64, Int64, String)] = []
-        try p.evict(coldest: 4) { e, s in out.append((e.hash, e.productId, String(decoding: s, as: UTF8.self))) }
+        try p.evict(coldest: 4) { _, e, s in out.append((e.hash, e.productId, String(decoding: s, as: UTF8.self))) }
         XCTAssertEqual(Set(out.map(\.1)), [0, 1, 2, 3])
         XCTAssertEqual(out.map { Int64(bitPattern: $0.0) }, out.map { Int64(bitPattern: $0.0) }.sorted())
         XCTAssertTrue(out.allSatisfy { $0.2 == "session-\($0.1)" })
@@ -72,7 +72,7 @@ final class PendingViewsTests: XCTestCase {
         for i in 0..<600 { XCTAssertNil(offer(p, "s\(i)-" + String(repeating: "x", count: i % 50), Int64(i), Int64(i))) }
         var held: [(Int64, UnsafeBufferPointer<UInt8>)] = []
         var checked = 0
-        try p.evict(coldest: 250, { e, s in held.append((e.productId, s)) }, finish: {
+        try p.evict(coldest: 250, { _, e, s in held.append((e.productId, s)) }, finish: {
             for (id, s) in held {
                 XCTAssertEqual(String(decoding: s, as: UTF8.self), "s\(id)-" + String(repeating: "x", count: Int(id) % 50))
                 checked += 1
