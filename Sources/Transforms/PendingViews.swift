@@ -103,6 +103,16 @@ final class PendingViews {
     @inline(__always)
     func view(at i: Int) -> CountedView { entries[i].view }
 
+    /// How many entries were last seen before `t` (`evict(coldest:)` with that count takes
+    /// exactly them).
+    func count(lastSeenBefore t: Int64) -> Int {
+        var n = 0
+        entries.withUnsafeBufferPointer { b in
+            for e in b where e.view.lastSeen < t { n += 1 }
+        }
+        return n
+    }
+
     /// Removes the `count` least recently seen entries and hands them over in hash order (the
     /// store's key order); keeps the rest. With `count >= entries.count` it empties the map.
     /// `ordered: false` hands them over in any order (when the store is not touched).

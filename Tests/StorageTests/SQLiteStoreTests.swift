@@ -267,6 +267,68 @@ final class SQLiteStoreTests: XCTestCase {
 
     /// Many small files with a tiny recent state (merges inside transactions and slice by slice
     /// between files) give the same stats as one file.
+    /// A store that counts the dedupe-state writes it passes on.
+    final class CountingStore: IngestStore {
+        let base: SQLiteStore
+        var saves = 0
+        init(_ base: SQLiteStore) { self.base = base }
+        func loadKeys() throws -> [[UInt8]] { try base.loadKeys() }
+        func watermark() throws -> Int64? { try base.watermark() }
+        func ledgerEntry(sha256: String) throws -> LedgerEntry? { try base.ledgerEntry(sha256: sha256) }
+        func ledgerEntry(path: String, size: Int64, mtime: Int64) throws -> LedgerEntry? { try base.ledgerEntry(path: path, size: size, mtime: mtime) }
+        func hasPairState() throws -> Bool { try base.hasPairState() }
+        func begin() throws { try base.begin() }
+        func lookupPair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64) throws -> PairLookup {
+            try base.lookupPair(hash: hash, session: session, productId: productId)
+        }
+        func savePair(hash: Int64, session: UnsafeBufferPointer<UInt8>, productId: Int64, view: CountedView, lookup: PairLookup) throws {
+            saves += 1
+            try base.savePair(hash: hash, session: session, productId: productId, view: view, lookup: lookup)
+        }
+        func endPairBatch() throws { try base.endPairBatch() }
+        func applyStats(tier: Int, deltas: [StatDelta]) throws -> Int { try base.applyStats(tier: tier, deltas: deltas) }
+        func appendKeys(firstId: Int, keys: [UnsafeBufferPointer<UInt8>]) throws { try base.appendKeys(firstId: firstId, keys: keys) }
+        func setWatermark(_ t: Int64) throws { try base.setWatermark(t) }
+        func recordFile(_ entry: LedgerEntry) throws { try base.recordFile(entry) }
+        func prunePairs(lastSeenBefore cutoff: Int64) throws -> Int { try base.prunePairs(lastSeenBefore: cutoff) }
+        func lastPruneCutoff() throws -> Int64? { try base.lastPruneCutoff() }
+        func retainedFrom() throws -> [Int64?] { try base.retainedFrom() }
+        func commit() throws { try base.commit() }
+        func rollback() { base.rollback() }
+    }
+
+    /// A long file through a pending map that holds more than the horizon: evictions take only
+    /// pairs already beyond the horizon, so no state is written that pruning then deletes; each
+    /// pair still within the horizon at the end is written once. Same stats as a map that never
+    /// evicts.
+    func testEvictionsWriteNoStateThatIsPrunedLater() throws {
+        let src = dir + "/long.csv"
+        let out = try OutputFile(path: src, gzip: false)
+        _ = try generateEvents(GeneratorOptions(rows: 40_000, start: 1_569_888_000, hours: 120, seed: 9), to: out)
+        try out.finish()
+        let one = try SQLiteStore(path: dir + "/one.db")
+        var big = IngestOptions()
+        big.pairBatch = 1 << 20
+        XCTAssertEqual(try Ingestor(store: one, options: big, rejects: nil).ingest(path: src).status, .ingested)
+        let base = try SQLiteStore(path: dir + "/small.db")
+        let counting = CountingStore(base)
+        var small = IngestOptions()
+        // About 36 hours of this file's pairs (240 an hour): a full map holds a third beyond
+        // the horizon, and its older half reaches 6 hours into it.
+        small.pairBatch = 8_600
+        let r = try Ingestor(store: counting, options: small, rejects: nil).ingest(path: src)
+        XCTAssertEqual(r.status, .ingested)
+        let stored = (try base.db.scalarInt("SELECT COUNT(*) FROM view_state") ?? 0)
+            + (try base.db.scalarInt("SELECT COUNT(*) FROM view_state_recent") ?? 0)
+        XCTAssertGreaterThan(stored, 1000)
+        XCTAssertEqual(Int64(counting.saves), stored, "each pair written is still in the state")
+        for t in ["minute", "hour", "day"] {
+            for q in ["SELECT COUNT(*) FROM stat_\(t)", "SELECT SUM(events) FROM stat_\(t)", "SELECT SUM(value_cents * (bucket % 7919 + dim)) FROM stat_\(t)"] {
+                XCTAssertEqual(try base.db.scalarInt(q), try one.db.scalarInt(q), q)
+            }
+        }
+    }
+
     func testRecentStateMergesDoNotChangeTheStats() throws {
         let src = dir + "/all.csv"
         let out = try OutputFile(path: src, gzip: false)
