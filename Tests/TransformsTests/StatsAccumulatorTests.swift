@@ -81,3 +81,32 @@ final class StatsAccumulatorTests: XCTestCase {
         XCTAssertEqual(acc.discard(), 0)
     }
 }
+
+/// The radix sort of drained deltas orders them as a comparison sort does, for packable ranges
+/// (negative buckets and keys too) and for ranges that take the fallback.
+final class SortByKeyTests: XCTestCase {
+    func testRadixOrderIsTheKeyOrder() {
+        var g: UInt64 = 17
+        func next(_ m: Int64) -> Int64 { g = g &* 6364136223846793005 &+ 1442695040888963407; return Int64((g >> 33) % UInt64(m)) }
+        let cases: [(n: Int, bucket: () -> Int64, key: () -> Int64)] = [
+            (5000, { 1_569_888_000 + next(3000) * 60 }, { next(60_000_000) }),
+            (5000, { -86_400 * next(400) }, { next(1000) - 500 }),
+            (3000, { next(2) * 3600 }, { next(Int64.max) - Int64.max / 2 }),  // too wide: fallback
+            (100, { next(10) * 60 }, { next(50) }),  // small: comparison sort
+        ]
+        for c in cases {
+            var seen = Set<[Int64]>()
+            var a: [StatDelta] = []
+            while a.count < c.n {
+                let d = StatDelta(bucket: c.bucket(), eventType: UInt8(next(4)), dimension: UInt8(next(5)), key: c.key(),
+                                  events: next(9) + 1, valueCents: next(100_000))
+                if seen.insert([d.head, d.key]).inserted { a.append(d) }
+            }
+            var radix = a
+            StatsAccumulator.sortByKey(&radix)
+            let expected = a.sorted { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
+            XCTAssertEqual(radix.map { [$0.head, $0.key, $0.events, $0.valueCents] },
+                           expected.map { [$0.head, $0.key, $0.events, $0.valueCents] })
+        }
+    }
+}
