@@ -3,8 +3,8 @@ import PackageDescription
 
 // C libraries come from Debian (see Makefile `deps`): zlib (gzip writing and fallback), ISA-L
 // (fast inflate), SQLite and OpenSSL's libcrypto (SHA-256 of ingested files); CSupport is a
-// header of compiler intrinsics (prefetch). System-library targets cost nothing to build; the
-// only Swift dependency is swift-argument-parser.
+// header of compiler intrinsics (prefetch) and a malloc setting. System-library targets cost
+// nothing to build; the only Swift dependency is swift-argument-parser.
 let package = Package(
     name: "sellocli",
     platforms: [.macOS(.v13)],
@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "sellocli",
             dependencies: [
-                "Transforms", "Storage",
+                "Transforms", "Storage", "CSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
