@@ -20,6 +20,11 @@ public struct StatDelta: Sendable {
     public init(head: Int64, key: Int64, events: Int64, valueCents: Int64) {
         self.head = head; self.key = key; self.events = events; self.valueCents = valueCents
     }
+    /// The store's key order: by head, then key.
+    @inline(__always)
+    public static func keyOrder(_ a: StatDelta, _ b: StatDelta) -> Bool {
+        a.head != b.head ? a.head < b.head : a.key < b.key
+    }
     @inline(__always)
     public static func head(bucket: Int64, eventType: UInt8, dimension: UInt8) -> Int64 {
         bucket << 24 | Int64(eventType) << 8 | Int64(dimension)
@@ -218,7 +223,7 @@ final class StatsAccumulator {
     static func sortByKey(_ a: inout [StatDelta]) {
         let n = a.count
         if n < 256 {
-            a.sort { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
+            a.sort(by: StatDelta.keyOrder)
             return
         }
         var bLo = Int64.max, bHi = Int64.min, lLo = Int64.max, lHi = Int64.min, kLo = Int64.max, kHi = Int64.min
@@ -235,7 +240,7 @@ final class StatsAccumulator {
         let bb = bits(bLo, bHi), lb = bits(lLo, lHi), kb = bits(kLo, kHi)
         // A range wider than 2^62 wraps in the subtraction: such keys take `sort` too.
         guard bb + lb + kb <= 64, bHi &- bLo >= 0, kHi &- kLo >= 0 else {
-            a.sort { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
+            a.sort(by: StatDelta.keyOrder)
             return
         }
         // Packed key and the record's place, twice (source and target of a pass).

@@ -104,7 +104,7 @@ final class SortByKeyTests: XCTestCase {
             }
             var radix = a
             StatsAccumulator.sortByKey(&radix)
-            let expected = a.sorted { $0.head != $1.head ? $0.head < $1.head : $0.key < $1.key }
+            let expected = a.sorted { ($0.head, $0.key) < ($1.head, $1.key) }
             XCTAssertEqual(radix.map { [$0.head, $0.key, $0.events, $0.valueCents] },
                            expected.map { [$0.head, $0.key, $0.events, $0.valueCents] })
         }
