@@ -3,6 +3,9 @@
 #define SELLO_SUPPORT_H
 
 #include <malloc.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
 
 /// Asks for the cache line at `p` ahead of a read (GCC/Clang `__builtin_prefetch`).
 static inline void sello_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
@@ -10,5 +13,15 @@ static inline void sello_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); 
 /// Has glibc map every block of `bytes` or more and unmap it when freed (its default raises
 /// this threshold at run time and keeps such blocks in its heap).
 static inline void sello_map_large_blocks(int bytes) { (void)mallopt(M_MMAP_THRESHOLD, bytes); }
+
+/// Asks the kernel to back the whole 2 MiB pages inside [p, p + bytes) with huge pages when
+/// first touched (transparent huge pages in `madvise` mode, Debian's default). A no-op where
+/// the kernel has them off.
+static inline void sello_advise_huge(void *p, size_t bytes) {
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
 
 #endif

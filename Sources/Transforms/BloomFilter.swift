@@ -1,14 +1,19 @@
 /// A Bloom filter over 64-bit hashes: `mightContain` is false only for hashes never inserted.
 /// Used to skip store lookups for (session, product) pairs the store cannot hold.
 final class BloomFilter {
-    private var bits: [UInt64]
+    private let bits: UnsafeMutablePointer<UInt64>
     private let mask: UInt64
 
     /// `log2Bits` bits of memory (26 -> 8 MiB).
     init(log2Bits: Int = 26) {
-        bits = [UInt64](repeating: 0, count: 1 << (log2Bits - 6))
+        let words = 1 << (log2Bits - 6)
+        bits = .allocate(capacity: words)
+        adviseHugePages(bits, count: words)
+        bits.initialize(repeating: 0, count: words)
         mask = (1 << UInt64(log2Bits)) - 1
     }
+
+    deinit { bits.deallocate() }
 
     @inline(__always)
     func insert(_ h: UInt64) {

@@ -54,6 +54,7 @@ public final class Interner {
         while c < capacity * 2 { c <<= 1 }
         mask = c - 1
         table = .allocate(capacity: c)
+        adviseHugePages(table, count: c)
         table.initialize(repeating: 0, count: c)
         arenaCap = 1 << 16
         arena = .allocate(capacity: arenaCap)
@@ -134,6 +135,7 @@ public final class Interner {
         table.deallocate()
         mask = newCap - 1
         table = .allocate(capacity: newCap)
+        adviseHugePages(table, count: newCap)
         table.initialize(repeating: 0, count: newCap)
         for (id, h) in hashes.enumerated() {
             var slot = Int(truncatingIfNeeded: h) & mask

@@ -33,11 +33,16 @@ final class PendingViews {
         while c < limit * 2 { c <<= 1 }
         mask = c - 1
         table = .allocate(capacity: c)
+        adviseHugePages(table, count: c)
         table.initialize(repeating: 0, count: c)
         // 48 bytes a pair (a REES46 session is a 36-byte UUID); pages untouched cost no memory.
         arenaCap = limit * 48
         arena = .allocate(capacity: arenaCap)
+        adviseHugePages(arena, count: arenaCap)
         entries.reserveCapacity(limit)
+        entries.withUnsafeMutableBufferPointer { b in
+            if let p = b.baseAddress { adviseHugePages(p, count: limit) }
+        }
     }
 
     deinit { table.deallocate(); arena.deallocate() }

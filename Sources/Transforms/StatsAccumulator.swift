@@ -99,6 +99,7 @@ final class StatsAccumulator {
         let c = max(16, limit + limit / 2)
         cap = c
         slots = .allocate(capacity: c)
+        adviseHugePages(slots, count: c)
         slots.initialize(repeating: Slot(head: StatsAccumulator.empty, key: 0, ev: 0, val: 0), count: c)
     }
 
@@ -186,14 +187,27 @@ final class StatsAccumulator {
         return n
     }
 
+    /// `discard` that passes each non-zero delta to `body`, in the table's (hashed) order.
+    func discard(keepFrom: Int64 = Int64.max, _ body: (StatDelta) -> Void) -> Int {
+        var n = 0
+        take(keepFrom: keepFrom) { e in
+            if e.ev != 0 || e.val != 0 {
+                n += 1
+                body(StatDelta(head: e.head, key: e.key, events: e.ev, valueCents: e.val))
+            }
+        }
+        return n
+    }
+
     /// Returns the non-zero deltas sorted by (head, key), the store's key order, and empties the
     /// table; with `keepFrom`, only the entries whose head is below it are returned and removed.
+    /// `visit` sees each of them first, in the table's order (as `discard`'s body does).
     ///
     /// Why keep some: events come roughly in time order (views when their pair is resolved, in
     /// time order too), so when a table fills, its newer buckets are still filling. Draining
     /// them would write their rows now and update them at the next drain, and an update costs
     /// the store about three times an insert.
-    func drain(keepFrom: Int64 = Int64.max) -> [StatDelta] {
+    func drain(keepFrom: Int64 = Int64.max, _ visit: ((StatDelta) -> Void)? = nil) -> [StatDelta] {
         // Exact capacity: arrays grown by appending hold up to twice their rows, and a drained
         // batch lives until the store thread has written its last piece.
         var out = [StatDelta]()
@@ -206,7 +220,9 @@ final class StatsAccumulator {
         out.reserveCapacity(drained)
         take(keepFrom: keepFrom) { e in
             if e.ev != 0 || e.val != 0 {
-                out.append(StatDelta(head: e.head, key: e.key, events: e.ev, valueCents: e.val))
+                let d = StatDelta(head: e.head, key: e.key, events: e.ev, valueCents: e.val)
+                out.append(d)
+                visit?(d)
             }
         }
         StatsAccumulator.sortByKey(&out)

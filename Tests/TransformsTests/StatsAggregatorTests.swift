@@ -47,10 +47,11 @@ final class StatsAggregatorTests: XCTestCase {
         }
     }
 
-    func run(_ evs: [Event], threaded: Bool, dryRun: Bool = false, keptFrom: [Int64]? = nil, statsBatch: Int = 4096) throws -> (writes: [String], rows: Int64) {
+    func run(_ evs: [Event], threaded: Bool, dryRun: Bool = false, keptFrom: [Int64]? = nil, statsBatch: Int = 4096,
+             widths: [Int64] = [60, 3600, 86400]) throws -> (writes: [String], rows: Int64) {
         let store = RecordingStore()
         let worker = StoreWorker(maxStatsWeight: 1 << 14)
-        let a = StatsAggregator(tierWidths: [60, 3600, 86400], statsBatch: statsBatch, dryRun: dryRun, store: store, worker: worker)
+        let a = StatsAggregator(tierWidths: widths, statsBatch: statsBatch, dryRun: dryRun, store: store, worker: worker)
         if let keptFrom { a.keptFrom = keptFrom }
         a.threaded = threaded
         XCTAssertEqual(a.threaded, threaded)
@@ -93,6 +94,63 @@ final class StatsAggregatorTests: XCTestCase {
         let dry = try run(evs, threaded: true, dryRun: true)
         XCTAssertEqual(dry.writes, [])
         XCTAssertEqual(dry.rows, inline.rows)
+    }
+
+    /// Net sums per (tier, bucket, event type, dimension, key), zeros left out.
+    func net(_ writes: [String]) -> [String: [Int64]] {
+        var out: [String: [Int64]] = [:]
+        for w in writes {
+            let f = w.split(separator: " ")
+            let k = f[0..<5].joined(separator: " ")
+            let s = out[k] ?? [0, 0]
+            out[k] = [s[0] + Int64(f[5])!, s[1] + Int64(f[6])!]
+        }
+        return out.filter { $0.value != [0, 0] }
+    }
+
+    /// Every tier summed from the events, as the spec defines the stats (the model).
+    func model(_ evs: [Event], widths: [Int64], keptFrom: [Int64]) -> [String: [Int64]] {
+        var out: [String: [Int64]] = [:]
+        for e in evs {
+            for (ti, w) in widths.enumerated() {
+                let b = e.t - ((e.t % w) + w) % w
+                if b < keptFrom[ti] { continue }
+                let keys = [e.pid, Int64(e.brand), Int64(e.l1), Int64(e.l2), Int64(e.l3)]
+                for (d, key) in keys.enumerated() {
+                    let k = "\(ti) \(b) \(e.et) \(d) \(key)"
+                    let s = out[k] ?? [0, 0]
+                    out[k] = [s[0] + Int64(e.sign), s[1] + e.price * Int64(e.sign)]
+                }
+            }
+        }
+        return out.filter { $0.value != [0, 0] }
+    }
+
+    /// Wider tiers are summed from a narrower tier's drained rows; what reaches the store must
+    /// still be each tier summed from the events, with retention cuts (a minute bucket no
+    /// longer kept still counts in its hour), and with a tier that no narrower one divides.
+    func testWiderTiersAddUpToTheEvents() throws {
+        let evs = events(12_000, seed: 5)
+        let base: Int64 = 1_569_888_000
+        let cases: [(widths: [Int64], kept: [Int64])] = [
+            ([60, 3600, 86400], [Int64.min, Int64.min, Int64.min]),
+            ([60, 3600, 86400], [base + 120_000, base + 60_000, Int64.min]),
+            ([60, 3600, 86400], [base + 150_000, Int64.min, base + 86_400]),
+            ([60, 90, 3600, 86400], [base + 100_000, Int64.min, base + 50_000, Int64.min]),
+        ]
+        for (widths, kept) in cases {
+            let expected = model(evs, widths: widths, keptFrom: kept)
+            XCTAssertGreaterThan(expected.count, 15_000)
+            for threaded in [false, true] {
+                let got = try run(evs, threaded: threaded, keptFrom: kept, statsBatch: 512, widths: widths)
+                let sums = net(got.writes)
+                XCTAssertEqual(sums.count, expected.count, "\(widths) \(kept) threaded \(threaded)")
+                let wrong = expected.filter { sums[$0.key] != $0.value }
+                XCTAssertTrue(wrong.isEmpty, "\(wrong.count) rows differ, e.g. \(wrong.first.map { "\($0.key): \($0.value) vs \(sums[$0.key] ?? [])" } ?? "")")
+                let dry = try run(evs, threaded: threaded, dryRun: true, keptFrom: kept, statsBatch: 512, widths: widths)
+                XCTAssertEqual(dry.rows, got.rows)
+            }
+        }
     }
 
     func testResetDropsEverythingSinceTheLastFinish() throws {
