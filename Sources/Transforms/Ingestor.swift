@@ -155,11 +155,13 @@ public final class Ingestor {
         let widths = options.tiers.map(\.width)
         guard widths.allSatisfy({ $0 > 0 }) else { throw TransformsError.invalidArgument("tier widths must be positive") }
         finestWidth = widths.min() ?? 60
-        // The store thread is the slower half: a quarter batch queued keeps it busy while the
-        // next batch is summed. A drained batch is freed only after its last piece is written,
-        // so a longer queue costs memory (two batches queued: 50 MB more at the peak on 1 M
-        // rows, heaptrack) and bought no speed that interleaved runs could resolve.
-        worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch / 4))
+        // Up to a full batch of stat rows queued for the store thread. A drain comes as a burst
+        // (half the minute table, then the hour and day rows it rolls into); with a quarter
+        // batch queued the reading thread waited 3.5-4.7 s of a 15-17 s ingest for the queue
+        // while the store thread sat idle about as long between bursts. A full batch: 11.4-13.3 s,
+        // and the 10 M file 27.3 -> 22.1 s at the same peak (297 MB; 5 M: 268 -> 275-284 MB).
+        // Twice that was slower and larger.
+        worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch))
         stats = StatsAggregator(tierWidths: widths, statsBatch: options.statsBatch, dryRun: options.dryRun, store: store, worker: worker)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
@@ -512,6 +514,10 @@ public final class Ingestor {
 
     private func readRows(_ reader: RecordReader, _ r: inout FileReport, lateCutoff: Int64, total: Int64?) throws {
         let f = reader.fields
+        // What a failed file left.
+        rows.removeAll(keepingCapacity: true)
+        rowText.removeAll(keepingCapacity: true)
+        settledMaxT = Int64.min
         let archive = options.dryRun ? nil : self.archive
         var nextProgress = progressEvery
         var minT = Int64.max, maxT = Int64.min
@@ -550,20 +556,17 @@ public final class Ingestor {
                 let brand = brandId(f[Column.brand.rawValue], pid)
                 let (l1, l2, l3) = categoryLevels(code: f[Column.categoryCode.rawValue], id: f[Column.categoryId.rawValue])
                 let session = f[Column.userSession.rawValue]
+                var row = ParsedRow(time: t, priceCents: price, productId: pid, hash: 0, brand: brand, l1: l1, l2: l2, l3: l3,
+                                    sessionOffset: 0, sessionLength: -1, eventType: et)
                 if et == ValueParsers.view && session.count > 0 {
-                    let v = CountedView(time: t, priceCents: price, brand: brand, l1: l1, l2: l2, l3: l3, lastSeen: t)
-                    if let i = pending.offer(session: session.base!, session.count, productId: pid, view: v) {
-                        pending.merge(at: i, view: v, replace: better(v, pending.view(at: i)))
-                    }
-                    if pending.isFull {
-                        if maxT > runningMax { runningMax = maxT }
-                        try resolvePending(&r, lateCutoff: lateCutoff, all: false)
-                        // Long files: expire state as the data clock moves, not only at the end.
-                        try pruneIfDue(watermark: runningMax)
-                    }
-                } else {
-                    contribute(et, t, price, pid, brand, l1, l2, l3, 1)
+                    row.hash = PendingViews.pairHash(session.base!, session.count, pid)
+                    pending.prefetchSlot(hash: row.hash)
+                    row.sessionOffset = rowText.count
+                    row.sessionLength = session.count
+                    rowText.append(contentsOf: UnsafeBufferPointer(start: session.base, count: session.count))
                 }
+                rows.append(row)
+                if rows.count == Ingestor.rowsAhead { try settleRows(&r, lateCutoff: lateCutoff) }
                 continue loop
             }
             if case .rejected = outcome { read += 1 }
@@ -572,6 +575,7 @@ public final class Ingestor {
                 try rejects.reject(line: reader.line, reason: reason, raw: UnsafeBufferPointer(start: raw, count: reader.rawCount))
             }
         }
+        try settleRows(&r, lateCutoff: lateCutoff)
         r.rowsRead += read
         r.rowsAccepted += accepted
         if maxT > runningMax { runningMax = maxT }
@@ -579,6 +583,67 @@ public final class Ingestor {
             r.minTime = min(r.minTime ?? minT, minT)
             r.maxTime = max(r.maxTime ?? maxT, maxT)
         }
+    }
+
+    /// An accepted row between parsing and counting (see `settleRows`).
+    private struct ParsedRow {
+        var time: Int64
+        var priceCents: Int64
+        var productId: Int64
+        /// The (session, product) pair's hash, for a view with a session.
+        var hash: UInt64
+        var brand: Int32, l1: Int32, l2: Int32, l3: Int32
+        /// The session's text in `rowText`; length -1 for rows that are not such a view.
+        var sessionOffset: Int
+        var sessionLength: Int
+        var eventType: UInt8
+    }
+
+    /// Rows parsed before the first of them is deduped and counted.
+    ///
+    /// Why wait: a view's pending pair sits at a random place of a table and entries of tens of
+    /// MB, and looking it up at once waited for memory twice (three quarters of `readRows`'s
+    /// own samples). Parsed `rowsAhead` rows early, its slot and entry are asked for ahead.
+    private static let rowsAhead = 32
+    private var rows: [ParsedRow] = []
+    /// Session text of the views in `rows` (the reader's buffer moves on).
+    private var rowText: [UInt8] = []
+    /// The latest time among the rows settled so far in this `readRows` (what `maxT` was when
+    /// rows were settled as they were read).
+    private var settledMaxT = Int64.min
+
+    /// Dedupes and counts the rows in `rows`, in their order, as if each had been when read.
+    private func settleRows(_ r: inout FileReport, lateCutoff: Int64) throws {
+        let n = rows.count
+        if n == 0 { return }
+        let ahead = 8
+        // Locals: read through `self` in the loop, each costs a retain and a release.
+        let pending = self.pending, stats = self.stats
+        try rows.withUnsafeBufferPointer { batch in
+            try rowText.withUnsafeBufferPointer { text in
+                for j in 0..<n {
+                    if j + ahead < n && batch[j + ahead].sessionLength >= 0 { pending.prefetchEntry(hash: batch[j + ahead].hash) }
+                    let x = batch[j]
+                    if x.time > settledMaxT { settledMaxT = x.time }
+                    guard x.sessionLength >= 0 else {
+                        stats.add(x.eventType, x.time, x.priceCents, x.productId, x.brand, x.l1, x.l2, x.l3, 1)
+                        continue
+                    }
+                    let v = CountedView(time: x.time, priceCents: x.priceCents, brand: x.brand, l1: x.l1, l2: x.l2, l3: x.l3, lastSeen: x.time)
+                    if let i = pending.offer(hash: x.hash, session: text.baseAddress! + x.sessionOffset, x.sessionLength, productId: x.productId, view: v) {
+                        pending.merge(at: i, view: v, replace: better(v, pending.view(at: i)))
+                    }
+                    if pending.isFull {
+                        if settledMaxT > runningMax { runningMax = settledMaxT }
+                        try resolvePending(&r, lateCutoff: lateCutoff, all: false)
+                        // Long files: expire state as the data clock moves, not only at the end.
+                        try pruneIfDue(watermark: runningMax)
+                    }
+                }
+            }
+        }
+        rows.removeAll(keepingCapacity: true)
+        rowText.removeAll(keepingCapacity: true)
     }
 
     /// Which of two views of one pair counts: the earliest, then the cheapest, then by text.
@@ -662,6 +727,7 @@ public final class Ingestor {
         // State for pairs last seen beyond the horizon would be pruned at once: not written.
         let keepFrom = runningMax == Int64.min ? Int64.min : runningMax - options.dedupeHorizon
         var count = all ? pending.entries.count : max(1, pending.entries.count / 2)
+        var expiredOnly = false
         if !all {
             // Why not always half: the pairs of the half still within the horizon are written
             // to the store, merged into its pair index and pruned a day later, which cost the
@@ -669,15 +735,21 @@ public final class Ingestor {
             // Evicting only expired pairs writes nothing; what stays is written once, at the
             // end of the file, if it is still within the horizon then.
             let expired = pending.count(lastSeenBefore: keepFrom)
-            if expired >= pending.entries.count / 4 { count = expired }
+            if expired >= pending.entries.count / 4 { count = expired; expiredOnly = true }
         }
         // A dry run's last resolution needs no state written: the transaction is rolled back.
         let save = !(all && options.dryRun)
+        // Pairs go to the store in its key order (by hash) for its lookups and saves. When the
+        // store held no dedupe state at the start (the filter of written pairs is there) and
+        // nothing is saved (expired pairs, or a dry run's end), at most the filter's rare
+        // positives are looked up: the pairs go in the map's order, skipping a sort and a
+        // gather at random places (6% of a dry run's reading thread).
+        let ordered = written == nil || !(expiredOnly || !save)
         var chunk = PairChunk()
         // What a failed eviction left.
         newViews.removeAll(keepingCapacity: true)
         newViewTimes.removeAll(keepingCapacity: true)
-        try pending.evict(coldest: count, { i, e, session in
+        try pending.evict(coldest: count, ordered: ordered, { i, e, session in
             chunk.indices.append(Int32(i))
             chunk.entries.append(e)
             chunk.sessions.append(session)

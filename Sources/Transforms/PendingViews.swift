@@ -65,7 +65,24 @@ final class PendingViews {
     /// entry (the caller merges with `merge(at:view:replace:)`).
     @inline(__always)
     func offer(session p: UnsafePointer<UInt8>, _ n: Int, productId: Int64, view: CountedView) -> Int? {
-        let h = PendingViews.pairHash(p, n, productId)
+        offer(hash: PendingViews.pairHash(p, n, productId), session: p, n, productId: productId, view: view)
+    }
+
+    /// Asks for the table slot where a pair's probe starts (`hash` from `pairHash`), ahead of
+    /// its `offer`.
+    @inline(__always)
+    func prefetchSlot(hash h: UInt64) { sello_prefetch(table + (Int(truncatingIfNeeded: h) & mask)) }
+
+    /// Asks for the entry the pair's first slot points to (the slot itself asked for earlier).
+    @inline(__always)
+    func prefetchEntry(hash h: UInt64) {
+        let v = table[Int(truncatingIfNeeded: h) & mask]
+        if v != 0 { entries.withUnsafeBufferPointer { sello_prefetch($0.baseAddress! + Int(v - 1)) } }
+    }
+
+    /// `offer` with the pair's hash from `pairHash`.
+    @inline(__always)
+    func offer(hash h: UInt64, session p: UnsafePointer<UInt8>, _ n: Int, productId: Int64, view: CountedView) -> Int? {
         var slot = Int(truncatingIfNeeded: h) & mask
         while true {
             let v = table[slot]
