@@ -161,7 +161,10 @@ public final class Ingestor {
         // while the store thread sat idle about as long between bursts. A full batch: 11.4-13.3 s,
         // and the 10 M file 27.3 -> 22.1 s at the same peak (297 MB; 5 M: 268 -> 275-284 MB).
         // Twice that was slower and larger.
-        worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch))
+        // Dedupe-state writes are bounded too: at the end of a file every pair within the
+        // horizon is saved, a chunk of 32 K at a time, and the reading thread queued them all
+        // (63 MB of the 10 M file's peak, heaptrack). Two chunks queued keep the store busy.
+        worker = StoreWorker(maxStatsWeight: max(1 << 14, options.statsBatch), maxStateWeight: 2 * PairChunk.size)
         stats = StatsAggregator(tierWidths: widths, statsBatch: options.statsBatch, dryRun: options.dryRun, store: store, worker: worker)
         pending = PendingViews(limit: options.pairBatch)
         let loaded = try store.loadKeys()
@@ -878,7 +881,7 @@ public final class Ingestor {
         chunk.sessions.removeAll(keepingCapacity: true)
         if writes.rows.isEmpty { return }
         let target = store
-        worker.async(.state) {
+        worker.async(.state, weight: writes.rows.count) {
             try writes.text.withUnsafeBufferPointer { text in
                 for w in writes.rows {
                     try target.savePair(hash: w.hash, session: UnsafeBufferPointer(rebasing: text[w.offset..<(w.offset + w.length)]),

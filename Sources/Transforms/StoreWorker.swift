@@ -12,7 +12,8 @@ import Glibc
 ///   running state jobs ahead of them changes no result.
 ///
 /// Contract:
-/// - `async` blocks while the stats lane holds more than `maxStatsWeight` (memory stays bounded).
+/// - `async` blocks while its lane holds more than its bound (`maxStatsWeight`,
+///   `maxStateWeight`): memory stays bounded.
 /// - `await` runs a job on the worker after every earlier job of its lane and returns its result.
 /// - `sync` waits until both lanes are empty and the worker idle, then runs on the calling
 ///   thread: for everything between files (ledger, watermark, commit).
@@ -25,11 +26,12 @@ final class StoreWorker {
         /// Dropped once run, so what the job captured (a batch of rows) is freed at once.
         var run: (() throws -> Void)?
         let weight: Int
+        let lane: Lane
         var done = false
         var error: Error?
         let reportsError: Bool
-        init(_ run: @escaping () throws -> Void, weight: Int, reportsError: Bool) {
-            self.run = run; self.weight = weight; self.reportsError = reportsError
+        init(_ run: @escaping () throws -> Void, weight: Int, lane: Lane, reportsError: Bool) {
+            self.run = run; self.weight = weight; self.lane = lane; self.reportsError = reportsError
         }
     }
 
@@ -38,17 +40,20 @@ final class StoreWorker {
     private var stateHead = 0
     private var statsHead = 0
     private var statsWeight = 0
+    private var stateWeight = 0
     private var busy = false
     private var stopping = false
     private var failure: Error?
     private let maxStatsWeight: Int
+    private let maxStateWeight: Int
     private var mutex = pthread_mutex_t()
     private var workAvailable = pthread_cond_t()
     private var progress = pthread_cond_t()
     private var thread: pthread_t?
 
-    init(maxStatsWeight: Int) {
+    init(maxStatsWeight: Int, maxStateWeight: Int = Int.max) {
         self.maxStatsWeight = maxStatsWeight
+        self.maxStateWeight = maxStateWeight
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&workAvailable, nil)
         pthread_cond_init(&progress, nil)
@@ -78,7 +83,7 @@ final class StoreWorker {
 
     private var idle: Bool { stateHead == stateJobs.count && statsHead == statsJobs.count && !busy }
 
-    /// Queues a job; `weight` (e.g. rows) counts against the stats lane's bound.
+    /// Queues a job; `weight` (e.g. rows) counts against its lane's bound.
     func async(_ lane: Lane, weight: Int = 0, _ job: @escaping () throws -> Void) {
         guard thread != nil else {
             if failure == nil { do { try job() } catch { failure = error } }
@@ -88,8 +93,11 @@ final class StoreWorker {
         if lane == .stats {
             while statsWeight > 0 && statsWeight + weight > maxStatsWeight { pthread_cond_wait(&progress, &mutex) }
             statsWeight += weight
+        } else {
+            while stateWeight > 0 && stateWeight + weight > maxStateWeight { pthread_cond_wait(&progress, &mutex) }
+            stateWeight += weight
         }
-        let j = Job(job, weight: lane == .stats ? weight : 0, reportsError: false)
+        let j = Job(job, weight: weight, lane: lane, reportsError: false)
         if lane == .state { stateJobs.append(j) } else { statsJobs.append(j) }
         pthread_cond_signal(&workAvailable)
         pthread_mutex_unlock(&mutex)
@@ -98,7 +106,7 @@ final class StoreWorker {
     /// Runs `job` on the worker after the earlier jobs of `lane`, and returns its result.
     func await<T>(_ lane: Lane, _ job: @escaping () throws -> T) throws -> T {
         var result: T?
-        let j = Job({ result = try job() }, weight: 0, reportsError: true)
+        let j = Job({ result = try job() }, weight: 0, lane: lane, reportsError: true)
         guard thread != nil else {
             try j.run?()
             return result!
@@ -175,7 +183,7 @@ final class StoreWorker {
                 if job.reportsError { job.error = thrown } else if failure == nil { failure = thrown }
             }
             job.done = true
-            statsWeight -= job.weight
+            if job.lane == .stats { statsWeight -= job.weight } else { stateWeight -= job.weight }
             busy = false
             pthread_cond_broadcast(&progress)
         }
