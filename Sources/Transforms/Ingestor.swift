@@ -793,7 +793,8 @@ public final class Ingestor {
             order[starts[b]] = newViews[j]
             starts[b] += 1
         }
-        pending.entries.withUnsafeBufferPointer { e in
+        do {
+            let e = pending.entries
             let ahead = 8
             for j in 0..<n {
                 if j + ahead < n { sello_prefetch(e.baseAddress! + Int(order[j + ahead])) }

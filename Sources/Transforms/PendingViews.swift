@@ -19,7 +19,13 @@ final class PendingViews {
         var views: Int64
     }
 
-    private(set) var entries: [Entry] = []
+    /// The pairs, in the order they were added (survivors of an eviction keep their order).
+    /// Raw storage, not an array: a read through an array property costs a retain and a
+    /// release of its buffer, and the probes read it once or twice a view.
+    var entries: UnsafeMutableBufferPointer<Entry> { UnsafeMutableBufferPointer(start: entryBase, count: entryCount) }
+    private var entryBase: UnsafeMutablePointer<Entry>
+    private var entryCount = 0
+    private var entryCap: Int
     private var arena: UnsafeMutablePointer<UInt8>
     private var arenaCap: Int
     private var arenaUsed = 0
@@ -39,19 +45,18 @@ final class PendingViews {
         arenaCap = limit * 48
         arena = .allocate(capacity: arenaCap)
         adviseHugePages(arena, count: arenaCap)
-        entries.reserveCapacity(limit)
-        entries.withUnsafeMutableBufferPointer { b in
-            if let p = b.baseAddress { adviseHugePages(p, count: limit) }
-        }
+        entryCap = max(16, limit)
+        entryBase = .allocate(capacity: entryCap)
+        adviseHugePages(entryBase, count: entryCap)
     }
 
-    deinit { table.deallocate(); arena.deallocate() }
+    deinit { table.deallocate(); arena.deallocate(); entryBase.deallocate() }
 
     /// Full at `limit` pairs, or when the session text has used seven eighths of its arena
     /// (sessions longer than 42 bytes on average). The arena's slack is relative: a fixed
     /// slack larger than a small map's arena made it full when empty, and resolved every view.
-    var isFull: Bool { entries.count >= limit || arenaUsed > arenaCap - arenaCap / 8 }
-    var isEmpty: Bool { entries.isEmpty }
+    var isFull: Bool { entryCount >= limit || arenaUsed > arenaCap - arenaCap / 8 }
+    var isEmpty: Bool { entryCount == 0 }
 
     static func pairHash(_ session: UnsafePointer<UInt8>, _ n: Int, _ productId: Int64) -> UInt64 {
         mix64(stableHash(session, n) ^ (UInt64(bitPattern: productId) &* 0xC2B2_AE3D_27D4_EB4F))
@@ -77,7 +82,7 @@ final class PendingViews {
     @inline(__always)
     func prefetchEntry(hash h: UInt64) {
         let v = table[Int(truncatingIfNeeded: h) & mask]
-        if v != 0 { entries.withUnsafeBufferPointer { sello_prefetch($0.baseAddress! + Int(v - 1)) } }
+        if v != 0 { sello_prefetch(entryBase + Int(v - 1)) }
     }
 
     /// `offer` with the pair's hash from `pairHash`.
@@ -88,8 +93,9 @@ final class PendingViews {
             let v = table[slot]
             if v == 0 { break }
             let i = Int(v - 1)
-            if entries[i].hash == h && entries[i].productId == productId && Int(entries[i].sessionLength) == n
-                && memcmp(arena + Int(entries[i].sessionOffset), p, n) == 0 {
+            let e = entryBase + i
+            if e.pointee.hash == h && e.pointee.productId == productId && Int(e.pointee.sessionLength) == n
+                && memcmp(arena + Int(e.pointee.sessionOffset), p, n) == 0 {
                 return i
             }
             slot = (slot + 1) & mask
@@ -105,33 +111,41 @@ final class PendingViews {
             arenaCap = nc
         }
         (arena + arenaUsed).update(from: p, count: n)
-        entries.append(Entry(hash: h, productId: productId, view: view, sessionOffset: UInt32(arenaUsed), sessionLength: UInt32(n), views: 1))
+        if entryCount == entryCap {
+            // Offered past `limit` without resolving (the owner checks `isFull` after each offer).
+            let nc = entryCap * 2
+            let nb = UnsafeMutablePointer<Entry>.allocate(capacity: nc)
+            nb.moveInitialize(from: entryBase, count: entryCount)
+            entryBase.deallocate()
+            entryBase = nb
+            entryCap = nc
+        }
+        (entryBase + entryCount).initialize(to: Entry(hash: h, productId: productId, view: view, sessionOffset: UInt32(arenaUsed),
+                                                        sessionLength: UInt32(n), views: 1))
+        entryCount += 1
         arenaUsed += n
-        table[slot] = Int32(entries.count)
+        table[slot] = Int32(entryCount)
         return nil
     }
 
     /// Counts one more view of entry `i`; `replace` when that view is the one that counts now.
     @inline(__always)
     func merge(at i: Int, view: CountedView, replace: Bool) {
-        entries.withUnsafeMutableBufferPointer { b in
-            let last = max(b[i].view.lastSeen, view.lastSeen)
-            if replace { b[i].view = view }
-            b[i].view.lastSeen = last
-            b[i].views += 1
-        }
+        let e = entryBase + i
+        let last = max(e.pointee.view.lastSeen, view.lastSeen)
+        if replace { e.pointee.view = view }
+        e.pointee.view.lastSeen = last
+        e.pointee.views += 1
     }
 
     @inline(__always)
-    func view(at i: Int) -> CountedView { entries[i].view }
+    func view(at i: Int) -> CountedView { entryBase[i].view }
 
     /// How many entries were last seen before `t` (`evict(coldest:)` with that count takes
     /// exactly them).
     func count(lastSeenBefore t: Int64) -> Int {
         var n = 0
-        entries.withUnsafeBufferPointer { b in
-            for e in b where e.view.lastSeen < t { n += 1 }
-        }
+        for e in entries where e.view.lastSeen < t { n += 1 }
         return n
     }
 
@@ -145,9 +159,10 @@ final class PendingViews {
     /// gets each entry's index in `entries`, where it stays until `finish` returns.
     func evict(coldest count: Int, ordered: Bool = true, _ body: (Int, Entry, UnsafeBufferPointer<UInt8>) throws -> Void,
                finish: () throws -> Void = {}) rethrows {
+        let entries = self.entries
         if count >= entries.count {
             if ordered {
-                try handOver(PendingViews.hashOrder(entries, entries.indices), body)
+                try handOver(PendingViews.hashOrder(UnsafeBufferPointer(entries), entries.indices), body)
             } else {
                 for (i, e) in entries.enumerated() { try body(i, e, session(e)) }
             }
@@ -161,7 +176,7 @@ final class PendingViews {
         out.reserveCapacity(count)
         for i in entries.indices where entries[i].view.lastSeen <= cutoff { out.append(i) }
         if ordered {
-            try handOver(PendingViews.hashOrder(entries, out), body)
+            try handOver(PendingViews.hashOrder(UnsafeBufferPointer(entries), out), body)
         } else {
             for i in out { try body(i, entries[i], session(entries[i])) }
         }
@@ -172,7 +187,8 @@ final class PendingViews {
         var used = 0
         var kept = 0
         table.update(repeating: 0, count: mask + 1)
-        entries.withUnsafeMutableBufferPointer { b in
+        do {
+            let b = entries
             for i in 0..<b.count where b[i].view.lastSeen > cutoff {
                 // The table slots are random places too: asked for ahead (survivor or not).
                 if i + 16 < b.count { sello_prefetch(table + (Int(truncatingIfNeeded: b[i + 16].hash) & mask)) }
@@ -188,7 +204,7 @@ final class PendingViews {
                 table[slot] = Int32(kept)
             }
         }
-        entries.removeLast(entries.count - kept)
+        entryCount = kept
         arenaUsed = used
     }
 
@@ -196,11 +212,10 @@ final class PendingViews {
     /// asked for a few ahead (half of an eviction's time was waiting for them).
     private func handOver(_ order: [Int], _ body: (Int, Entry, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         let ahead = 8
-        try entries.withUnsafeBufferPointer { e in
-            for (j, i) in order.enumerated() {
-                if j + ahead < order.count { sello_prefetch(e.baseAddress! + order[j + ahead]) }
-                try body(i, e[i], session(e[i]))
-            }
+        let e = entryBase
+        for (j, i) in order.enumerated() {
+            if j + ahead < order.count { sello_prefetch(e + order[j + ahead]) }
+            try body(i, e[i], session(e[i]))
         }
     }
 
@@ -208,6 +223,10 @@ final class PendingViews {
     /// index: an LSD radix sort, 11 bits a pass (a comparison sort of the evicted half took a
     /// twentieth of a dry run).
     static func hashOrder<C: Collection>(_ entries: [Entry], _ indices: C) -> [Int] where C.Element == Int {
+        entries.withUnsafeBufferPointer { hashOrder($0, indices) }
+    }
+
+    static func hashOrder<C: Collection>(_ entries: UnsafeBufferPointer<Entry>, _ indices: C) -> [Int] where C.Element == Int {
         let n = indices.count
         // Only the top three digits (bits 33-63) are sorted on: keys that share them are next
         // to each other afterwards (a handful in a million), and a last pass orders those few
@@ -221,7 +240,8 @@ final class PendingViews {
         defer { keys.deallocate(); ids.deallocate(); counts.deallocate() }
         counts.initialize(repeating: 0, count: radix * passes)
         var m = 0
-        entries.withUnsafeBufferPointer { e in
+        do {
+            let e = entries
             for i in indices {
                 // Flipping the sign bit makes the unsigned order the signed one.
                 let k = e[i].hash ^ (1 << 63)
@@ -282,7 +302,7 @@ final class PendingViews {
     }
 
     func clear() {
-        entries.removeAll(keepingCapacity: true)
+        entryCount = 0
         arenaUsed = 0
         table.update(repeating: 0, count: mask + 1)
     }

@@ -39,6 +39,26 @@ final class StoreWorkerTests: XCTestCase {
         XCTAssertEqual(log.events.count, 7)
     }
 
+    /// Each lane's queue is bounded by weight: a writer blocks until the worker has taken
+    /// enough, so queued rows (memory) stay bounded however fast they are produced.
+    func testEachLaneBlocksTheWriterAtItsBound() throws {
+        for lane in [StoreWorker.Lane.state, .stats] {
+            let w = StoreWorker(maxStatsWeight: 10, maxStateWeight: 10)
+            let gate = DispatchSemaphore(value: 0)
+            let started = DispatchSemaphore(value: 0)
+            w.async(lane, weight: 4) { started.signal(); gate.wait() }
+            started.wait()
+            // The running job still counts: 4 + 6 fills the lane, the next one must wait.
+            w.async(lane, weight: 6) {}
+            let queued = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async { w.async(lane, weight: 1) {}; queued.signal() }
+            XCTAssertEqual(queued.wait(timeout: .now() + 0.3), .timedOut, "\(lane): queued past the bound")
+            gate.signal()
+            XCTAssertEqual(queued.wait(timeout: .now() + 10), .success, "\(lane): never unblocked")
+            try w.drain()
+        }
+    }
+
     func testAnAsyncErrorSkipsLaterWritesAndSurfacesAtTheNextWait() throws {
         let w = StoreWorker(maxStatsWeight: 10)
         let log = Log()
