@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /// Asks for the cache line at `p` ahead of a read (GCC/Clang `__builtin_prefetch`).
 static inline void sello_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
@@ -23,5 +26,8 @@ static inline void sello_advise_huge(void *p, size_t bytes) {
     uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }
+
+/// Lowers the calling thread's scheduling priority by `nice` steps (Linux: a thread is a task).
+static inline void sello_nice_thread(int nice) { (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice); }
 
 #endif

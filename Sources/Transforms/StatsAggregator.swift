@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSupport
 
 /// Sums events into one delta table per tier and hands full tables to the store thread (a dry
 /// run only counts them), either inline or on a thread of its own. Events go into the narrowest
@@ -221,6 +222,10 @@ final class StatsAggregator {
     // MARK: the summing thread
 
     private func loop() {
+        // Below the reading thread: three threads share two cores, and the reading thread is
+        // the one a dry run waits for (this one keeps up with slack). 10 interleaved dry runs of
+        // the 5 M file: median 4.35 s against 4.58 s.
+        sello_nice_thread(5)
         pthread_mutex_lock(&mutex)
         while true {
             if queued == 0 {
