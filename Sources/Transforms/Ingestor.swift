@@ -559,8 +559,9 @@ public final class Ingestor {
                 let brand = brandId(f[Column.brand.rawValue], pid)
                 let (l1, l2, l3) = categoryLevels(code: f[Column.categoryCode.rawValue], id: f[Column.categoryId.rawValue])
                 let session = f[Column.userSession.rawValue]
-                var row = ParsedRow(time: t, priceCents: price, productId: pid, hash: 0, brand: brand, l1: l1, l2: l2, l3: l3,
-                                    sessionOffset: 0, sessionLength: -1, eventType: et)
+                var row = ParsedRow(event: StatsAggregator.Event(time: t, priceCents: price, productId: pid, brand: brand, l1: l1, l2: l2,
+                                                                  l3: l3, eventType: et, sign: 1),
+                                    hash: 0, sessionOffset: 0, sessionLength: -1)
                 if et == ValueParsers.view && session.count > 0 {
                     row.hash = PendingViews.pairHash(session.base!, session.count, pid)
                     pending.prefetchSlot(hash: row.hash)
@@ -590,16 +591,13 @@ public final class Ingestor {
 
     /// An accepted row between parsing and counting (see `settleRows`).
     private struct ParsedRow {
-        var time: Int64
-        var priceCents: Int64
-        var productId: Int64
+        /// What the row adds to the stats (unless it is a view with a session).
+        var event: StatsAggregator.Event
         /// The (session, product) pair's hash, for a view with a session.
         var hash: UInt64
-        var brand: Int32, l1: Int32, l2: Int32, l3: Int32
         /// The session's text in `rowText`; length -1 for rows that are not such a view.
         var sessionOffset: Int
         var sessionLength: Int
-        var eventType: UInt8
     }
 
     /// Rows parsed before the first of them is deduped and counted.
@@ -626,14 +624,15 @@ public final class Ingestor {
             try rowText.withUnsafeBufferPointer { text in
                 for j in 0..<n {
                     if j + ahead < n && batch[j + ahead].sessionLength >= 0 { pending.prefetchEntry(hash: batch[j + ahead].hash) }
-                    let x = batch[j]
+                    let x = batch[j].event
                     if x.time > settledMaxT { settledMaxT = x.time }
-                    guard x.sessionLength >= 0 else {
-                        stats.add(x.eventType, x.time, x.priceCents, x.productId, x.brand, x.l1, x.l2, x.l3, 1)
+                    guard batch[j].sessionLength >= 0 else {
+                        stats.add(x)
                         continue
                     }
                     let v = CountedView(time: x.time, priceCents: x.priceCents, brand: x.brand, l1: x.l1, l2: x.l2, l3: x.l3, lastSeen: x.time)
-                    if let i = pending.offer(hash: x.hash, session: text.baseAddress! + x.sessionOffset, x.sessionLength, productId: x.productId, view: v) {
+                    if let i = pending.offer(hash: batch[j].hash, session: text.baseAddress! + batch[j].sessionOffset, batch[j].sessionLength,
+                                             productId: x.productId, view: v) {
                         pending.merge(at: i, view: v, replace: better(v, pending.view(at: i)))
                     }
                     if pending.isFull {

@@ -138,7 +138,11 @@ final class StatsAggregator {
 
     @inline(__always)
     func add(_ et: UInt8, _ t: Int64, _ price: Int64, _ pid: Int64, _ brand: Int32, _ l1: Int32, _ l2: Int32, _ l3: Int32, _ sign: Int8) {
-        let e = Event(time: t, priceCents: price, productId: pid, brand: brand, l1: l1, l2: l2, l3: l3, eventType: et, sign: sign)
+        add(Event(time: t, priceCents: price, productId: pid, brand: brand, l1: l1, l2: l2, l3: l3, eventType: et, sign: sign))
+    }
+
+    @inline(__always)
+    func add(_ e: Event) {
         guard threaded else {
             sum(e)
             if full { flush(onlyFull: true) }
@@ -326,19 +330,24 @@ final class StatsAggregator {
     /// A dry run's drain: removes a tier's entries below `keepFrom`, adds them to the tiers
     /// summed from it, and returns how many rows they are.
     private func drop(_ tier: Int, keepFrom: Int64) -> Int {
+        guard let up = rollUp(from: tier) else { return tables[tier].discard(keepFrom: keepFrom) }
+        let n = tables[tier].discard(keepFrom: keepFrom, up)
+        for c in children[tier] { endRoll(into: c) }
+        return n
+    }
+
+    /// What a drain of `tier` passes each row to (nil when no tier sums from it): `roll` into
+    /// each wider tier. Taking rows from a table while adding to (and maybe flushing) a wider
+    /// one is safe: a flush of a wider tier reaches only tiers wider still. The caller ends with
+    /// `endRoll` for each of `children[tier]`.
+    private func rollUp(from tier: Int) -> ((StatDelta) -> Void)? {
         let wider = children[tier]
-        if wider.isEmpty { return tables[tier].discard(keepFrom: keepFrom) }
-        // Taking rows from this table while adding to (and maybe flushing) a wider one is safe:
-        // a flush of a wider tier reaches only tiers wider still.
-        let n: Int
+        if wider.isEmpty { return nil }
         if wider.count == 1 {
             let c = wider[0], acc = tables[c]
-            n = tables[tier].discard(keepFrom: keepFrom) { d in roll(d, into: c, acc) }
-        } else {
-            n = tables[tier].discard(keepFrom: keepFrom) { d in for c in wider { roll(d, into: c, tables[c]) } }
+            return { d in self.roll(d, into: c, acc) }
         }
-        for c in wider { endRoll(into: c) }
-        return n
+        return { d in for c in wider { self.roll(d, into: c, self.tables[c]) } }
     }
 
     /// Queues a drained row of a narrower tier for tier `ti`, asking for its cache line now and
@@ -412,12 +421,11 @@ final class StatsAggregator {
         // Sorted here: the store thread has the larger share of the work. Rolled up into the
         // wider tiers in the table's order, as a dry run does: the order decides when a wider
         // table fills, and so the rows a dry run counts.
-        let wider = children[tier]
-        let visit: ((StatDelta) -> Void)? = wider.isEmpty ? nil : { d in for c in wider { self.roll(d, into: c, self.tables[c]) } }
-        var deltas = acc.drain(keepFrom: keepFrom, visit)
+        let up = rollUp(from: tier)
+        var deltas = acc.drain(keepFrom: keepFrom, up)
         // Kept heads are all above the drained ones: appended, the batch stays in key order.
-        if acc.count > acc.limit * 3 / 4 { deltas += acc.drain(visit) }
-        for c in wider { endRoll(into: c) }
+        if acc.count > acc.limit * 3 / 4 { deltas += acc.drain(up) }
+        for c in children[tier] { endRoll(into: c) }
         let batch = DeltaBatch(deltas)
         let target = store
         // Small jobs, so a dedupe-state lookup never waits long behind them.

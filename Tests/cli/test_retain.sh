@@ -97,9 +97,11 @@ assert_eq "hour and day moved by exactly the late rows (python)" "$want" "$got"
 assert_eq "late rows counted in the ledger" "$late_rows" "$(sqlv "$d/s.db" "SELECT rows_accepted FROM files WHERE path LIKE '%late.csv'")"
 
 # --- the store lock: busy gives 75 at once; --wait gets it once released
-flock -n "$d/s.db.lock" sleep 3 &
+# The holder waits for the lock (-w) rather than giving up if something still has it, and the
+# test waits until it is held (up to 10 s): under load either step was seen to miss, once.
+flock -w 10 "$d/s.db.lock" sleep 3 &
 lockpid=$!
-for _ in $(seq 50); do flock -n "$d/s.db.lock" true 2>/dev/null || break; sleep 0.05; done
+for _ in $(seq 200); do flock -n "$d/s.db.lock" true 2>/dev/null || break; sleep 0.05; done
 t0=$(date +%s%N)
 err=$("$SELLOCLI" retain --db "$d/s.db" --format csv 2>&1 >/dev/null); code=$?
 t1=$(date +%s%N)
