@@ -68,14 +68,22 @@ public struct Tier: Sendable, Equatable {
                                        Tier(name: "day", width: 86400, retention: nil)]
 }
 
-/// Sums one tier's deltas in memory before they reach the store (an open-addressing hash table).
+/// Sums one tier's deltas in memory before they reach the store: a small open-addressing table
+/// per time bucket.
 ///
-/// Contract: memory is bounded by `limit` entries; when full the owner drains it (the sums are
-/// additive, so draining early changes nothing but the number of store writes). Keys are a
-/// `StatDelta.head` and a key.
+/// Contract: memory is bounded (about `limit` entries, or twice that many slots); when full the
+/// owner drains it (the sums are additive, so draining early changes nothing but the number of
+/// store writes). Keys are a `StatDelta.head` and a key. A drain takes whole buckets, oldest
+/// first, and passes on each bucket's entries in its table's order, so the same adds and drains
+/// always hand over the same rows in the same order.
+///
+/// Why a table per bucket: events come roughly in time order (new views too: an eviction counts
+/// them oldest first), so a minute's events land in one table of a few KB that stays in the
+/// cache. One table of tens of MB for all buckets waited for memory at nearly every add (the
+/// summing thread's largest cost, and a wider tier's roll-up of drained rows too), and each
+/// drain swept all of it.
 final class StatsAccumulator {
-    /// One slot: key (head, key) and sums, in one 32-byte record, so a probe touches one cache
-    /// line instead of four.
+    /// One entry: key (head, key) and sums, in one 32-byte record (two share a cache line).
     private struct Slot {
         var head: Int64
         var key: Int64
@@ -83,53 +91,77 @@ final class StatsAccumulator {
         var val: Int64
     }
 
-    private var slots: UnsafeMutablePointer<Slot>
-    private let cap: Int
+    /// One bucket's table: `mask + 1` slots, a power of two, at most three quarters full.
+    private struct Table {
+        var slots: UnsafeMutablePointer<Slot>
+        var mask: Int
+        /// 64 - log2(capacity): a Fibonacci hash's top bits pick the slot.
+        var shift: UInt64
+        var count: Int
+        var bucket: Int64
+    }
+
+    /// The live tables, in no order (raw storage: no uniqueness check or retain per add).
+    private var tables: UnsafeMutablePointer<Table>
+    private var tableCount = 0, tableCapacity = 64
+    /// Bucket -> index in `tables` + 1 (0: empty slot), open addressing; rebuilt after a drain.
+    private var directory: UnsafeMutablePointer<Int32>
+    private var directoryMask = 0
+    private var directoryShift: UInt64 = 0
+    /// The table of the last bucket added to: consecutive events are mostly in one bucket.
+    private var lastBucket = Int64.min, lastTable = 0
     private(set) var count = 0
+    /// Slots allocated over all tables.
+    private(set) var slotsHeld = 0
     let limit: Int
-    /// The smallest and largest heads inserted since the table was last rebuilt.
-    private var oldestHead = Int64.max, newestHead = Int64.min
+    private let slotBudget: Int
     /// No head is -1: its dimension byte would be 0xFF.
     private static let empty: Int64 = -1
+    private static let emptySlot = Slot(head: -1, key: 0, ev: 0, val: 0)
+    /// A new bucket's capacity: small, as a bucket of a sparse hour may hold a few entries.
+    private static let firstCapacity = 8
+    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     init(limit: Int = 1 << 20) {
         self.limit = limit
-        // At most two thirds full: probes stay short (two slots share a cache line), and the
-        // minute table is 24 MB instead of the 32 MB a power-of-two capacity would take.
-        let c = max(16, limit + limit / 2)
-        cap = c
-        slots = .allocate(capacity: c)
-        adviseHugePages(slots, count: c)
-        slots.initialize(repeating: Slot(head: StatsAccumulator.empty, key: 0, ev: 0, val: 0), count: c)
+        // Tables are between three eighths and three quarters full: on the 5 M benchmark a full
+        // minute table held 1.8 slots an entry.
+        slotBudget = 2 * limit
+        tables = .allocate(capacity: tableCapacity)
+        directory = .allocate(capacity: 1)
+        resizeDirectory(to: 2 * tableCapacity)
     }
 
-    deinit { slots.deallocate() }
-
-    var isFull: Bool { count >= limit }
-
-    /// Where the probe for a key starts: the hash scaled to the capacity (the high word of
-    /// hash * cap), so any capacity works.
-    @inline(__always)
-    func slot(head h: Int64, key: Int64) -> Int {
-        let hash = mix64(UInt64(bitPattern: h) ^ UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15)
-        return Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(cap)).high)
+    deinit {
+        for i in 0..<tableCount { tables[i].slots.deallocate() }
+        tables.deallocate()
+        directory.deallocate()
     }
 
-    /// Asks for a probe's first cache line ahead of the `add(at:...)` that needs it.
+    var isFull: Bool { count >= limit || slotsHeld >= slotBudget }
+
+    /// Still near full after a partial drain (then the owner drains the rest too).
+    var mostlyFull: Bool { count > limit * 3 / 4 || slotsHeld > slotBudget * 3 / 4 }
+
     @inline(__always)
-    func prefetch(_ slot: Int) { sello_prefetch(slots + slot) }
+    private static func slot(_ h: Int64, _ key: Int64, _ shift: UInt64) -> Int {
+        // The bucket is the table's: only the event type, dimension and key are hashed.
+        let x = UInt64(bitPattern: key) &+ (UInt64(truncatingIfNeeded: h & 0xFF_FFFF) << 40)
+        return Int(truncatingIfNeeded: (x &* golden) >> shift)
+    }
 
     @inline(__always)
     func add(head h: Int64, key: Int64, events: Int64, value: Int64) {
-        add(at: slot(head: h, key: key), head: h, key: key, events: events, value: value)
-    }
-
-    /// `add` with the probe's start from `slot(head:key:)`.
-    @inline(__always)
-    func add(at start: Int, head h: Int64, key: Int64, events: Int64, value: Int64) {
-        var slot = start
+        let b = h >> 24
+        if b != lastBucket {
+            lastTable = table(bucket: b)
+            lastBucket = b
+        }
+        let t = tables + lastTable
+        let slots = t.pointee.slots, mask = t.pointee.mask
+        var i = StatsAccumulator.slot(h, key, t.pointee.shift)
         while true {
-            let p = slots + slot
+            let p = slots + i
             let k = p.pointee.head
             if k == h && p.pointee.key == key {
                 p.pointee.ev &+= events
@@ -139,44 +171,98 @@ final class StatsAccumulator {
             if k == StatsAccumulator.empty {
                 p.pointee = Slot(head: h, key: key, ev: events, val: value)
                 count += 1
-                if h > newestHead { newestHead = h }
-                if h < oldestHead { oldestHead = h }
+                t.pointee.count += 1
+                if t.pointee.count * 4 > (mask + 1) * 3 { grow(lastTable) }
                 return
             }
-            slot += 1
-            if slot == cap { slot = 0 }
+            i = (i + 1) & mask
         }
+    }
+
+    /// The index of a bucket's table, made when new.
+    private func table(bucket b: Int64) -> Int {
+        var i = Int(truncatingIfNeeded: (UInt64(bitPattern: b) &* StatsAccumulator.golden) >> directoryShift)
+        while true {
+            let v = directory[i]
+            if v == 0 { break }
+            if tables[Int(v) - 1].bucket == b { return Int(v) - 1 }
+            i = (i + 1) & directoryMask
+        }
+        if tableCount == tableCapacity {
+            let grown = UnsafeMutablePointer<Table>.allocate(capacity: tableCapacity * 2)
+            grown.moveInitialize(from: tables, count: tableCount)
+            tables.deallocate()
+            tables = grown
+            tableCapacity *= 2
+        }
+        // Half the capacity of the table last added to (the previous bucket, mostly): busy
+        // buckets then grow once or not at all instead of five times (growing was a quarter of
+        // the summing).
+        var c = StatsAccumulator.firstCapacity
+        if lastBucket != Int64.min { c = max(c, (tables[lastTable].mask + 1) / 2) }
+        let slots = UnsafeMutablePointer<Slot>.allocate(capacity: c)
+        slots.initialize(repeating: StatsAccumulator.emptySlot, count: c)
+        (tables + tableCount).initialize(to: Table(slots: slots, mask: c - 1, shift: UInt64(64 - c.trailingZeroBitCount), count: 0, bucket: b))
+        slotsHeld += c
+        tableCount += 1
+        directory[i] = Int32(tableCount)
+        if tableCount * 2 > directoryMask + 1 { resizeDirectory(to: (directoryMask + 1) * 2) }
+        return tableCount - 1
+    }
+
+    private func resizeDirectory(to capacity: Int) {
+        directory.deallocate()
+        directory = .allocate(capacity: capacity)
+        directory.initialize(repeating: 0, count: capacity)
+        directoryMask = capacity - 1
+        directoryShift = UInt64(64 - capacity.trailingZeroBitCount)
+        for t in 0..<tableCount {
+            var i = Int(truncatingIfNeeded: (UInt64(bitPattern: tables[t].bucket) &* StatsAccumulator.golden) >> directoryShift)
+            while directory[i] != 0 { i = (i + 1) & directoryMask }
+            directory[i] = Int32(t + 1)
+        }
+    }
+
+    /// Doubles a table's capacity.
+    private func grow(_ ti: Int) {
+        let old = tables[ti]
+        let c = (old.mask + 1) * 2
+        let slots = UnsafeMutablePointer<Slot>.allocate(capacity: c)
+        slots.initialize(repeating: StatsAccumulator.emptySlot, count: c)
+        let shift = UInt64(64 - c.trailingZeroBitCount)
+        for j in 0...old.mask where old.slots[j].head != StatsAccumulator.empty {
+            let e = old.slots[j]
+            var i = StatsAccumulator.slot(e.head, e.key, shift)
+            while slots[i].head != StatsAccumulator.empty { i = (i + 1) & (c - 1) }
+            slots[i] = e
+        }
+        old.slots.deallocate()
+        tables[ti].slots = slots
+        tables[ti].mask = c - 1
+        tables[ti].shift = shift
+        slotsHeld += c - (old.mask + 1)
     }
 
     /// Empties the table (a failed file's sums).
     func reset() { _ = discard() }
 
-    /// A head such that the entries below it (whole buckets) are about half the table: the
-    /// older half, as a full table's first choice to drain. `Int64.max` when it holds one bucket.
+    /// A head such that the entries below it (whole buckets, oldest first) are about half the
+    /// entries: a full table's first choice to drain. `Int64.max` when it holds one bucket.
     func olderHalf() -> Int64 {
-        let lo = oldestHead >> 24, hi = newestHead >> 24
-        if count == 0 || lo >= hi { return Int64.max }
-        // A histogram of buckets in up to 4096 bins, each bin whole buckets or a bucket.
-        let bins = 4096
-        let width = (hi - lo) / Int64(bins) + 1
-        // In a large table every 16th slot: entries sit at hashed places, so that is a fair
-        // sample, and it reads an eighth of the table's cache lines instead of all of them.
-        // (The owner drains everything if a drain leaves the table mostly full.)
-        let stride = cap >= 1 << 16 ? 16 : 1
-        var hist = [Int](repeating: 0, count: bins)
-        var n = 0
-        var i = 0
-        while i < cap {
-            let h = slots[i].head
-            if h != StatsAccumulator.empty { hist[Int(((h >> 24) - lo) / width)] += 1; n += 1 }
-            i += stride
-        }
+        if tableCount < 2 { return Int64.max }
+        let order = bucketOrder()
         var below = 0
-        for j in 0..<bins {
-            below += hist[j]
-            if below * 2 >= n { return (lo + Int64(j + 1) * width) << 24 }
+        for j in 0..<(order.count - 1) {
+            below += tables[order[j]].count
+            if below * 2 >= count { return tables[order[j + 1]].bucket << 24 }
         }
-        return Int64.max
+        // The newest bucket holds more than half: everything older goes.
+        return tables[order[order.count - 1]].bucket << 24
+    }
+
+    /// Table indices, oldest bucket first.
+    private func bucketOrder() -> [Int] {
+        (0..<tableCount).sorted { tables[$0].bucket < tables[$1].bucket }
     }
 
     /// Empties the table, or with `keepFrom` only of the entries whose head is below it, and
@@ -187,7 +273,7 @@ final class StatsAccumulator {
         return n
     }
 
-    /// `discard` that passes each non-zero delta to `body`, in the table's (hashed) order.
+    /// `discard` that passes each non-zero delta to `body`, in drain order (see the type).
     func discard(keepFrom: Int64 = Int64.max, _ body: (StatDelta) -> Void) -> Int {
         var n = 0
         take(keepFrom: keepFrom) { e in
@@ -201,7 +287,7 @@ final class StatsAccumulator {
 
     /// Returns the non-zero deltas sorted by (head, key), the store's key order, and empties the
     /// table; with `keepFrom`, only the entries whose head is below it are returned and removed.
-    /// `visit` sees each of them first, in the table's order (as `discard`'s body does).
+    /// `visit` sees each of them first, in drain order (as `discard`'s body does).
     ///
     /// Why keep some: events come roughly in time order (views when their pair is resolved, in
     /// time order too), so when a table fills, its newer buckets are still filling. Draining
@@ -211,12 +297,8 @@ final class StatsAccumulator {
         // Exact capacity: arrays grown by appending hold up to twice their rows, and a drained
         // batch lives until the store thread has written its last piece.
         var out = [StatDelta]()
-        var drained = count
-        if keepFrom != Int64.max {
-            // A partial drain takes about half: count it rather than hold twice the room.
-            drained = 0
-            for i in 0..<cap where slots[i].head != StatsAccumulator.empty && slots[i].head < keepFrom { drained += 1 }
-        }
+        var drained = 0
+        for t in 0..<tableCount where tables[t].bucket << 24 < keepFrom { drained += tables[t].count }
         out.reserveCapacity(drained)
         take(keepFrom: keepFrom) { e in
             if e.ev != 0 || e.val != 0 {
@@ -319,42 +401,46 @@ final class StatsAccumulator {
         }
     }
 
-    /// Removes the entries whose head is below `keepFrom`, passing each to `body`, in one sweep
-    /// of the table: each entry kept moves back to the first hole on its probe path, so no probe
-    /// run is broken and nothing is inserted again (random writes into tens of MB).
+    /// Removes the entries whose head is below `keepFrom`, passing each to `body`: buckets
+    /// oldest first, each in its table's order. (`body` must not add to this table.)
     private func take(keepFrom: Int64, _ body: (Slot) -> Void) {
-        if count == 0 { return }
-        let empty = StatsAccumulator.empty
-        // Start after a hole: no probe run crosses it, so every entry's start is behind it in
-        // the sweep, and the entries already swept are where a probe finds them.
-        var start = 0
-        while slots[start].head != empty { start += 1 }
-        var oldest = Int64.max, newest = Int64.min
-        var i = start
-        for _ in 0..<cap {
-            i += 1
-            if i == cap { i = 0 }
-            let e = slots[i]
-            if e.head == empty { continue }
-            if e.head < keepFrom {
-                body(e)
-                slots[i].head = empty
-                count -= 1
+        if tableCount == 0 { return }
+        var kept = [Table]()
+        for ti in bucketOrder() {
+            let t = tables[ti]
+            let lowest = t.bucket << 24
+            if lowest >= keepFrom {
+                kept.append(t)
                 continue
             }
-            if e.head < oldest { oldest = e.head }
-            if e.head > newest { newest = e.head }
-            var j = slot(head: e.head, key: e.key)
-            while j != i && slots[j].head != empty {
-                j += 1
-                if j == cap { j = 0 }
+            if lowest | 0xFF_FFFF < keepFrom {
+                for j in 0...t.mask where t.slots[j].head != StatsAccumulator.empty { body(t.slots[j]) }
+                count -= t.count
+                slotsHeld -= t.mask + 1
+                t.slots.deallocate()
+                continue
             }
-            if j != i {
-                slots[j] = e
-                slots[i].head = empty
+            // The cut falls inside this bucket (only a caller's own cut can): the entries below
+            // go, the rest are added again to a cleared table.
+            var rest = [Slot]()
+            for j in 0...t.mask where t.slots[j].head != StatsAccumulator.empty {
+                if t.slots[j].head < keepFrom { body(t.slots[j]) } else { rest.append(t.slots[j]) }
             }
+            t.slots.update(repeating: StatsAccumulator.emptySlot, count: t.mask + 1)
+            var u = t
+            u.count = rest.count
+            for e in rest {
+                var i = StatsAccumulator.slot(e.head, e.key, u.shift)
+                while u.slots[i].head != StatsAccumulator.empty { i = (i + 1) & u.mask }
+                u.slots[i] = e
+            }
+            count -= t.count - rest.count
+            kept.append(u)
         }
-        oldestHead = oldest
-        newestHead = newest
+        // The kept tables, oldest first, and a directory for them.
+        for (i, t) in kept.enumerated() { tables[i] = t }
+        tableCount = kept.count
+        lastBucket = Int64.min
+        resizeDirectory(to: directoryMask + 1)
     }
 }

@@ -54,10 +54,6 @@ final class StatsAggregator {
     /// the wider tiers before those flush.
     private let narrowestFirst: [Int]
     private let dryRun: Bool
-    /// Per tier, drained rows of a narrower tier on their way in (see `roll`).
-    private static let rollAhead = 32, rollRingSize = 64
-    private let rollRing: UnsafeMutablePointer<StatDelta>
-    private let rollCount: UnsafeMutablePointer<Int>
     private let store: IngestStore
     private let worker: StoreWorker
     /// Rows handed to the store (or counted) since the last `finish`; the summing thread's.
@@ -101,9 +97,6 @@ final class StatsAggregator {
         roots = tierWidths.indices.filter { parent[$0] == nil }
         onlyRoot = roots.count == 1 ? roots[0] : -1
         narrowestFirst = tierWidths.indices.sorted { tierWidths[$0] < tierWidths[$1] }
-        rollRing = .allocate(capacity: StatsAggregator.rollRingSize * max(1, tierWidths.count))
-        rollCount = .allocate(capacity: max(1, tierWidths.count))
-        rollCount.initialize(repeating: 0, count: max(1, tierWidths.count))
         // The finest tier gets the full batch; on the 5 M benchmark file this cut the upserts
         // from 13.9 M to 12.4 M (9.8 M rows) against one shared table of the same size.
         let finest = tierWidths.min() ?? 0
@@ -130,8 +123,6 @@ final class StatsAggregator {
     deinit {
         stop()
         batches.deallocate()
-        rollRing.deallocate()
-        rollCount.deallocate()
         pthread_cond_destroy(&changed)
         pthread_mutex_destroy(&mutex)
     }
@@ -264,33 +255,16 @@ final class StatsAggregator {
         }
     }
 
-    /// Sums a batch one tier at a time, with the table's cache lines asked for `ahead` events
-    /// early: each event adds to five random places in a table of tens of MB, and a thread that
-    /// waits for each in turn spends most of its time waiting. A table fills at the same event
-    /// as when summing event by event, so every tier's writes are the same.
+    /// Sums a batch one tier at a time. A table fills at the same event as when summing event
+    /// by event, so every tier's writes are the same.
     private func sumBatch(_ base: UnsafeMutablePointer<Event>, _ n: Int) {
-        let ahead = 4
         for ti in roots {
-            let acc = tables[ti], w = tierWidths[ti]
+            let acc = tables[ti]
             for i in 0..<n {
-                if i + ahead < n { prefetch(acc, w, base[i + ahead]) }
                 add(ti, base[i], acc)
                 if acc.isFull { flush(tier: ti) }
             }
         }
-    }
-
-    @inline(__always)
-    private func prefetch(_ acc: StatsAccumulator, _ w: Int64, _ e: Event) {
-        let t = e.time
-        var b = t - t % w
-        if t < 0 && t % w != 0 { b -= w }
-        let head = StatDelta.head(bucket: b, eventType: e.eventType, dimension: 0)
-        acc.prefetch(acc.slot(head: head, key: e.productId))
-        acc.prefetch(acc.slot(head: head | 1, key: Int64(e.brand)))
-        acc.prefetch(acc.slot(head: head | 2, key: Int64(e.l1)))
-        acc.prefetch(acc.slot(head: head | 3, key: Int64(e.l2)))
-        acc.prefetch(acc.slot(head: head | 4, key: Int64(e.l3)))
     }
 
     @inline(__always)
@@ -331,48 +305,23 @@ final class StatsAggregator {
     /// summed from it, and returns how many rows they are.
     private func drop(_ tier: Int, keepFrom: Int64) -> Int {
         guard let up = rollUp(from: tier) else { return tables[tier].discard(keepFrom: keepFrom) }
-        let n = tables[tier].discard(keepFrom: keepFrom, up)
-        for c in children[tier] { endRoll(into: c) }
-        return n
+        return tables[tier].discard(keepFrom: keepFrom, up)
     }
 
-    /// What a drain of `tier` passes each row to (nil when no tier sums from it): `roll` into
-    /// each wider tier. Taking rows from a table while adding to (and maybe flushing) a wider
-    /// one is safe: a flush of a wider tier reaches only tiers wider still. The caller ends with
-    /// `endRoll` for each of `children[tier]`.
+    /// What a drain of `tier` passes each row to (nil when no tier sums from it): each wider
+    /// tier's `add(_:row:_:)`. Taking rows from a table while adding to (and maybe flushing) a
+    /// wider one is safe: a flush of a wider tier reaches only tiers wider still.
+    ///
+    /// Rows come oldest bucket first, so a wider bucket's table stays in the cache while its
+    /// narrower buckets are added to it.
     private func rollUp(from tier: Int) -> ((StatDelta) -> Void)? {
         let wider = children[tier]
         if wider.isEmpty { return nil }
         if wider.count == 1 {
             let c = wider[0], acc = tables[c]
-            return { d in self.roll(d, into: c, acc) }
+            return { d in self.add(c, row: d, acc) }
         }
-        return { d in for c in wider { self.roll(d, into: c, self.tables[c]) } }
-    }
-
-    /// Queues a drained row of a narrower tier for tier `ti`, asking for its cache line now and
-    /// adding it `rollAhead` rows later.
-    ///
-    /// Why: drained rows come in hash or key order, so each lands at a random place of the
-    /// wider table; added at once, each waited for memory (7% of a dry run's samples).
-    @inline(__always)
-    private func roll(_ d: StatDelta, into ti: Int, _ acc: StatsAccumulator) {
-        let head = StatsAggregator.bucket(d.bucket, tierWidths[ti]) << 24 | (d.head & 0xFF_FFFF)
-        acc.prefetch(acc.slot(head: head, key: d.key))
-        let ring = rollRing + ti * StatsAggregator.rollRingSize
-        let n = rollCount[ti]
-        ring[n & (StatsAggregator.rollRingSize - 1)] = d
-        if n >= StatsAggregator.rollAhead { add(ti, row: ring[(n - StatsAggregator.rollAhead) & (StatsAggregator.rollRingSize - 1)], acc) }
-        rollCount[ti] = n + 1
-    }
-
-    /// Adds the rows `roll` still holds for tier `ti`.
-    private func endRoll(into ti: Int) {
-        let ring = rollRing + ti * StatsAggregator.rollRingSize
-        let n = rollCount[ti]
-        let acc = tables[ti]
-        for j in max(0, n - StatsAggregator.rollAhead)..<n { add(ti, row: ring[j & (StatsAggregator.rollRingSize - 1)], acc) }
-        rollCount[ti] = 0
+        return { d in for c in wider { self.add(c, row: d, self.tables[c]) } }
     }
 
     /// Adds a drained row of a narrower tier to tier `ti` (or, in a bucket retention no longer
@@ -415,7 +364,7 @@ final class StatsAggregator {
         if dryRun {
             // Counted and summed into the wider tiers, not written: no need to sort or keep them.
             rowsChanged += Int64(drop(tier, keepFrom: keepFrom))
-            if acc.count > acc.limit * 3 / 4 { rowsChanged += Int64(drop(tier, keepFrom: Int64.max)) }
+            if acc.mostlyFull { rowsChanged += Int64(drop(tier, keepFrom: Int64.max)) }
             return
         }
         // Sorted here: the store thread has the larger share of the work. Rolled up into the
@@ -424,8 +373,7 @@ final class StatsAggregator {
         let up = rollUp(from: tier)
         var deltas = acc.drain(keepFrom: keepFrom, up)
         // Kept heads are all above the drained ones: appended, the batch stays in key order.
-        if acc.count > acc.limit * 3 / 4 { deltas += acc.drain(up) }
-        for c in children[tier] { endRoll(into: c) }
+        if acc.mostlyFull { deltas += acc.drain(up) }
         let batch = DeltaBatch(deltas)
         let target = store
         // Small jobs, so a dedupe-state lookup never waits long behind them.

@@ -8,8 +8,7 @@ final class StatsAccumulatorTests: XCTestCase {
     struct Key: Hashable { var head: Int64, key: Int64 }
 
     func testPartialDrainsKeepTheNewerBucketsFindable() {
-        // A small table (2400 slots) with many probe runs that wrap around its end, and one
-        // large enough that the drain's cut comes from a sample.
+        // A small table (40 entries a bucket, tables that grow) and a large one.
         drainInParts(limit: 1600, events: 60_000, perBucket: 40)
         drainInParts(limit: 40_000, events: 400_000, perBucket: 1000)
     }
@@ -46,7 +45,7 @@ final class StatsAccumulatorTests: XCTestCase {
                 take(acc.drain(keepFrom: cut), below: cut)
                 drains += 1
                 if acc.count > 0 { partial += 1 }
-                // About half goes: the sample may miss a little either way.
+                // About half goes (whole buckets).
                 XCTAssertLessThan(acc.count, before * 3 / 4)
                 XCTAssertGreaterThan(acc.count, before / 4)
             }
@@ -79,6 +78,41 @@ final class StatsAccumulatorTests: XCTestCase {
         XCTAssertEqual(rest.count, 40)
         XCTAssertTrue(rest.allSatisfy { $0.events == 2 })
         XCTAssertEqual(acc.discard(), 0)
+    }
+
+    /// Sparse buckets fill the table by the slots they hold, not only by entries: memory stays
+    /// bounded when every event is in a bucket of its own.
+    func testSparseBucketsFillTheTableBySlots() {
+        let acc = StatsAccumulator(limit: 1000)
+        var added = 0
+        while !acc.isFull {
+            acc.add(head: StatDelta.head(bucket: Int64(added) * 60, eventType: 0, dimension: 0), key: 1, events: 1, value: 1)
+            added += 1
+        }
+        XCTAssertLessThan(added, 1000, "full by slots before 1000 entries")
+        XCTAssertLessThanOrEqual(acc.slotsHeld, 2000 + 8)
+        let cut = acc.olderHalf()
+        XCTAssertEqual(acc.drain(keepFrom: cut).count, (added + 1) / 2, "whole buckets, oldest half")
+        XCTAssertEqual(acc.drain().count, added / 2)
+        XCTAssertEqual(acc.slotsHeld, 0)
+    }
+
+    /// A cut inside a bucket takes the entries below it; the rest are still found by later adds.
+    func testACutInsideABucketKeepsTheRestFindable() {
+        let acc = StatsAccumulator(limit: 1000)
+        for d in 0..<5 {
+            for k in 0..<50 { acc.add(head: StatDelta.head(bucket: 600, eventType: 1, dimension: UInt8(d)), key: Int64(k), events: 1, value: 2) }
+        }
+        let cut = StatDelta.head(bucket: 600, eventType: 1, dimension: 3)
+        let below = acc.drain(keepFrom: cut)
+        XCTAssertEqual(below.count, 150)
+        XCTAssertTrue(below.allSatisfy { $0.head < cut })
+        XCTAssertEqual(acc.count, 100)
+        for k in 0..<50 { acc.add(head: cut, key: Int64(k), events: 1, value: 2) }
+        XCTAssertEqual(acc.count, 100, "kept entries are found again")
+        let rest = acc.drain()
+        XCTAssertEqual(rest.filter { $0.head == cut }.map(\.events), [Int64](repeating: 2, count: 50))
+        XCTAssertEqual(rest.filter { $0.head != cut }.map(\.events), [Int64](repeating: 1, count: 50))
     }
 }
 
