@@ -3,6 +3,9 @@
 final class BloomFilter {
     private let bits: UnsafeMutablePointer<UInt64>
     private let mask: UInt64
+    /// Nothing inserted yet: every answer is false without reading the bits (a dry run's
+    /// evictions of expired pairs insert nothing, and each read was a cache miss).
+    private var isEmpty = true
 
     /// `log2Bits` bits of memory (26 -> 8 MiB).
     init(log2Bits: Int = 26) {
@@ -17,6 +20,7 @@ final class BloomFilter {
 
     @inline(__always)
     func insert(_ h: UInt64) {
+        isEmpty = false
         var x = h
         for _ in 0..<3 {
             let b = x & mask
@@ -27,6 +31,7 @@ final class BloomFilter {
 
     @inline(__always)
     func mightContain(_ h: UInt64) -> Bool {
+        if isEmpty { return false }
         var x = h
         for _ in 0..<3 {
             let b = x & mask

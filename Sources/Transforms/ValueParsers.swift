@@ -92,6 +92,9 @@ public enum ValueParsers {
     /// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM|±HHMM)`; no zone means UTC. A JSON number is Unix
     /// seconds, or milliseconds when above 10^11. Years 1970-9999 only.
     @inline(__always)
+    /// " UTC" as four bytes read from memory (little-endian).
+    static let utcSuffix: UInt32 = 0x4354_5520
+
     public static func eventTime(_ f: Field) -> Int64? {
         guard let p = f.base, f.count > 0 else { return nil }
         if f.isNumber { return epochNumber(p, f.count) }

@@ -173,12 +173,20 @@ write("negzero.csv", header + "\n" + "".join(line(r) + "\n" for r in N))
 T = [list(r) for r in rows]
 T[5][0] = "1969-12-31 23:59:55 UTC"                  # a valid time in the spec's format
 write("pre1970.csv", header + "\n" + "".join(line(r) + "\n" for r in T))
+# Bad times in the minute of the row before (rows of one minute are parsed from their seconds).
+M = [list(r) for r in rows]
+M[10][0] = M[9][0][:17] + "60 UTC"                   # second 60: bad_event_time
+M[20][0] = M[19][0][:17] + "6 UTC"                   # one digit: bad_event_time
+M[30][0] = M[29][0][:19] + " utc"                    # lower case zone: bad_event_time
+write("sameminute.csv", header + "\n" + "".join(line(r) + "\n" for r in M))
 write("jsonnum.jsonl",
       '{"event_time": 1.5e9, "event_type": "purchase", "product_id": 5, "price": "1.00"}\n'
       '{"event_time": -5, "event_type": "purchase", "product_id": 6, "price": "1.00"}\n')
 PY
 tail -n +2 "$SAMPLES/rees46-2019-nov-head683.csv" > "$BI/nohdr.csv"
 head -c 5000 "$BI/base.csv.gz" > "$BI/trunc.csv.gz"
+# The base rows last first, cut: its new brands and categories take other ids than base.csv's.
+{ head -1 "$BI/base.csv"; tail -n +2 "$BI/base.csv" | tac; } | gzip -n | head -c 5000 > "$BI/revtrunc.csv.gz"
 python3 -c '
 import sys
 d = bytearray(open(sys.argv[1], "rb").read())
@@ -212,6 +220,11 @@ bi_n=${BASH_REMATCH[1]:-0}
 assert_eq "truncated gzip: offset N within the 5000 bytes given (N=$bi_n)" yes "$([ "$bi_n" -gt 0 ] && [ "$bi_n" -le 5000 ] && echo yes || echo no)"
 assert_eq "truncated gzip: only the good file in the ledger" "base.csv" "$(sqlv "$BI/trunc.db" 'SELECT group_concat(path) FROM files')"
 bi_same_as_base "truncated gzip + good file" trunc.db
+# A failed file's keys are forgotten, and so are the caches in front of them: the good file
+# after it is counted under its own brands and categories.
+bi_ingest revtrunc.db revtrunc.csv.gz base.csv
+assert_eq "failed file, then a good one: exit" 1 "$BI_CODE"
+bi_same_as_base "failed file with other keys + good file" revtrunc.db
 
 # Corrupt gzip (100 bytes flipped mid-stream): fails, names a byte offset, stores nothing.
 bi_ingest corrupt.db corrupt.csv.gz
@@ -388,6 +401,9 @@ assert_contains "price -0.004 is rejected as bad_price" "$BI_OUT" "rows read 300
 # as bad_event_time (kept in the rejects file), never silently shifted.
 bi_ingest pre1970.db pre1970.csv
 assert_contains "1969-12-31 23:59:55 UTC is outside the documented range" "$BI_OUT" "rows read 300 = accepted 299 + rejected 1 (bad_event_time 1)"
+bi_ingest sameminute.db sameminute.csv
+assert_contains "bad times within a minute of good ones are rejected" "$BI_OUT" "rows read 300 = accepted 297 + rejected 3 (bad_event_time 3)"
+bi_same_as_ref "bad times within a minute: good rows all counted" sameminute.db sameminute.csv
 # Documented: a JSON numeric time is a plain non-negative decimal (no exponent); 1.5e9 and -5 are
 # rejected as bad_event_time with their line kept.
 bi_ingest jsonnum.db jsonnum.jsonl --max-reject-rate 100%
