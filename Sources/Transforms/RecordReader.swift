@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSupport
 
 /// Splits a decompressed byte stream into records and exposes the retail columns by name.
 ///
@@ -266,9 +267,39 @@ public final class RecordReader {
     @inline(__always)
     private func splitPlain(_ s: Int, _ e: Int) -> Next {
         clearFields()
+        let n = headerCount
+        // The commas of 64 bytes at a time as a bit mask, when the buffer holds 64 bytes past
+        // the line's end (its bytes there are masked off).
+        if e + 64 <= cap {
+            return columnOf.withUnsafeBufferPointer { map in
+                var col = 0
+                var f = s
+                var at = s
+                while at < e {
+                    var m = sello_byte_mask64(buf + at, 0x2C)
+                    if e - at < 64 { m &= (1 << UInt64(e - at)) &- 1 }
+                    while m != 0 {
+                        let i = at + m.trailingZeroBitCount
+                        if col < n {
+                            let c = Int(map[col])
+                            if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: i - f, isNumber: false) }
+                        }
+                        col += 1
+                        f = i + 1
+                        m &= m &- 1
+                    }
+                    at += 64
+                }
+                if col < n {
+                    let c = Int(map[col])
+                    if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: e - f, isNumber: false) }
+                }
+                col += 1
+                return col == n ? .row : .rejected(.fieldCount)
+            }
+        }
         var col = 0
         var f = s
-        let n = headerCount
         return columnOf.withUnsafeBufferPointer { map in
             while true {
                 let i = nextComma(f, e)

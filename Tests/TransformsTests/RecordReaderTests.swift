@@ -1,4 +1,5 @@
 import XCTest
+import CSupport
 @testable import Transforms
 
 /// Reads everything from bytes written to a temporary file, as (outcome, fields) pairs.
@@ -75,6 +76,17 @@ final class RecordReaderTests: XCTestCase {
             }
         }
         XCTAssertEqual(rows[60...].map(\.0), Array(repeating: "field_count", count: 8) + ["row"])
+    }
+
+    /// The 64-byte comma mask the CSV split uses marks exactly the bytes equal to the one asked.
+    func testByteMaskMarksExactlyTheMatchingBytes() {
+        var g: UInt64 = 9
+        for _ in 0..<200 {
+            let bytes: [UInt8] = (0..<64).map { _ in g = g &* 6364136223846793005 &+ 1; return [0x2C, 0x2C, 0x2D, 0x00, 0xAC, 0x61][Int((g >> 33) % 6)] }
+            var naive: UInt64 = 0
+            for (i, b) in bytes.enumerated() where b == 0x2C { naive |= 1 << UInt64(i) }
+            XCTAssertEqual(bytes.withUnsafeBufferPointer { sello_byte_mask64($0.baseAddress!, 0x2C) }, naive)
+        }
     }
 
     func testMissingRequiredColumnFailsTheFile() {
