@@ -45,6 +45,8 @@ public final class RecordReader {
     private var scratch: UnsafeMutablePointer<UInt8>
     private var scratchCap: Int
     private var columnOf: [Int8] = []
+    /// `columnOf` in raw memory, for the per-row split (no retain of the array per row).
+    private var columnMap = UnsafeMutablePointer<Int8>.allocate(capacity: 1)
     private var headerCount = 0
     public private(set) var header: [String] = []
 
@@ -80,6 +82,7 @@ public final class RecordReader {
         buf.deallocate()
         scratch.deallocate()
         fields.deallocate()
+        columnMap.deallocate()
     }
 
     /// Raw (compressed) bytes read from the source so far, as far as the records handed out go
@@ -152,6 +155,9 @@ public final class RecordReader {
                     }
                 }
                 headerCount = header.count
+                columnMap.deallocate()
+                columnMap = .allocate(capacity: max(1, columnOf.count))
+                for (i, c) in columnOf.enumerated() { columnMap[i] = c }
                 let missing = Column.required.filter { !present.contains($0) }
                 if !missing.isEmpty {
                     var shown = String(decoding: UnsafeBufferPointer(start: rawBase, count: min(rawCount, 200)), as: UTF8.self)
@@ -271,32 +277,31 @@ public final class RecordReader {
         // The commas of 64 bytes at a time as a bit mask, when the buffer holds 64 bytes past
         // the line's end (its bytes there are masked off).
         if e + 64 <= cap {
-            return columnOf.withUnsafeBufferPointer { map in
-                var col = 0
-                var f = s
-                var at = s
-                while at < e {
-                    var m = sello_byte_mask64(buf + at, 0x2C)
-                    if e - at < 64 { m &= (1 << UInt64(e - at)) &- 1 }
-                    while m != 0 {
-                        let i = at + m.trailingZeroBitCount
-                        if col < n {
-                            let c = Int(map[col])
-                            if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: i - f, isNumber: false) }
-                        }
-                        col += 1
-                        f = i + 1
-                        m &= m &- 1
+            let map = columnMap
+            var col = 0
+            var f = s
+            var at = s
+            while at < e {
+                var m = sello_byte_mask64(buf + at, 0x2C)
+                if e - at < 64 { m &= (1 << UInt64(e - at)) &- 1 }
+                while m != 0 {
+                    let i = at + m.trailingZeroBitCount
+                    if col < n {
+                        let c = Int(map[col])
+                        if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: i - f, isNumber: false) }
                     }
-                    at += 64
+                    col += 1
+                    f = i + 1
+                    m &= m &- 1
                 }
-                if col < n {
-                    let c = Int(map[col])
-                    if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: e - f, isNumber: false) }
-                }
-                col += 1
-                return col == n ? .row : .rejected(.fieldCount)
+                at += 64
             }
+            if col < n {
+                let c = Int(map[col])
+                if c >= 0 { fields[c] = Field(base: UnsafePointer(buf + f), count: e - f, isNumber: false) }
+            }
+            col += 1
+            return col == n ? .row : .rejected(.fieldCount)
         }
         var col = 0
         var f = s
